@@ -9,6 +9,7 @@ apt_packages=(
   libcapnp-dev capnproto prometheus-cpp-dev prometheus libpcre2-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev ocl-icd-opencl-dev opencl-c-headers
   nodejs npm
+  python3-numpy  # tests/reference: the independent numpy forward pass
 )
 
 missing=()
