@@ -7,5 +7,7 @@ namespace phx::cli {
 int makeModelCommand(int argc, char** argv);
 int inspectCommand(int argc, char** argv);
 int tokenizeCommand(int argc, char** argv);
+int generateCommand(int argc, char** argv);
+int benchCommand(int argc, char** argv);
 
 }  // namespace phx::cli

@@ -20,6 +20,8 @@ constexpr Command kCommands[] = {
      phx::cli::makeModelCommand},
     {"inspect", "summarise and validate a checkpoint directory", phx::cli::inspectCommand},
     {"tokenize", "encode stdin to token ids, or decode ids back to text", phx::cli::tokenizeCommand},
+    {"generate", "generate text with the whole model in this process, streaming it", phx::cli::generateCommand},
+    {"bench", "prefill and decode tokens/s beside this machine's bandwidth and FMA limits", phx::cli::benchCommand},
 };
 
 void printHelp() {

@@ -1,0 +1,334 @@
+// phalanx bench --model DIR [--threads N] [--prompt 512] [--gen 32] [--batch 1,16] [--reps R] [--json]: prefill
+// (pp) and decode (tg) tokens/s of the whole model in this process, like llama-bench, each beside the limit this
+// machine sets, measured in the same run: decode by memory bandwidth (the weights are read once per step), prefill
+// by the peak rate of the arithmetic the matmul uses for BF16 weights here (f32 FMA on CPUs where vdpbf16ps is
+// slow; vdpbf16ps where it is faster, e.g. AMD Zen 4), with the fraction of the peak f32 FMA rate beside it. Also
+// where a step's time goes: matmuls against the engine's own overhead (attention, norms, RoPE, fork/join).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "common/error.h"
+#include "coordinator/block_allocator.h"
+#include "kernels/matmul.h"
+#include "kernels/roofline.h"
+#include "worker/local_engine.h"
+
+namespace phx::cli {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+struct HardwareLimits {
+  int threads = 0;
+  double readBandwidthBytesPerSecond = 0;
+  double peakF32FlopsPerSecond = 0;
+  double peakBf16DotFlopsPerSecond = 0;  // 0 without AVX512_BF16
+  std::string matmulArithmetic;          // what the matmul uses for BF16 weights: "f32 FMA" or "bf16 dot"
+  double peakMatmulFlopsPerSecond = 0;   // that arithmetic's peak
+};
+
+// Measured with the kernels' own probes (kernels/roofline.h): 4 GiB streamed for the bandwidth, well past the
+// 260 MiB L3 this host reports; register-only FMA and vdpbf16ps chains for the peaks.
+HardwareLimits measureHardwareLimits(int threads, int64_t bandwidthGiB) {
+  HardwareLimits limits;
+  limits.threads = threads;
+  limits.readBandwidthBytesPerSecond = measureReadBandwidthGBs(threads, size_t(bandwidthGiB) << 30) * 1e9;
+  limits.peakF32FlopsPerSecond = measurePeakF32Gflops(threads) * 1e9;
+  limits.peakBf16DotFlopsPerSecond = measurePeakBf16DotGflops(threads) * 1e9;
+  const bool dot = matmulCompute() == MatmulCompute::kBf16Dot;
+  limits.matmulArithmetic = dot ? "bf16 dot" : "f32 FMA";
+  limits.peakMatmulFlopsPerSecond = dot ? limits.peakBf16DotFlopsPerSecond : limits.peakF32FlopsPerSecond;
+  return limits;
+}
+
+// A limit is what the machine can do: the best of the measurements. On a shared host one probe can be slowed by a
+// neighbour (bandwidth probes here ranged from 36 to 63 GB/s within minutes), so it is measured before and after
+// the cases.
+HardwareLimits best(const HardwareLimits& a, const HardwareLimits& b) {
+  HardwareLimits limits = a;
+  limits.readBandwidthBytesPerSecond = std::max(a.readBandwidthBytesPerSecond, b.readBandwidthBytesPerSecond);
+  limits.peakF32FlopsPerSecond = std::max(a.peakF32FlopsPerSecond, b.peakF32FlopsPerSecond);
+  limits.peakBf16DotFlopsPerSecond = std::max(a.peakBf16DotFlopsPerSecond, b.peakBf16DotFlopsPerSecond);
+  limits.peakMatmulFlopsPerSecond = std::max(a.peakMatmulFlopsPerSecond, b.peakMatmulFlopsPerSecond);
+  return limits;
+}
+
+struct Case {
+  std::string test;  // "pp512", "tg32"
+  bool prefill = false;
+  int64_t batch = 1;
+  int64_t tokens = 0;  // per sequence
+};
+
+struct CaseResult {
+  Case spec;
+  std::vector<double> tokensPerSecond;  // one per repetition
+  double limit = 0;                     // tokens/s
+  std::string bound;                    // "bandwidth", "f32 FMA" or "bf16 dot"
+  double f32FmaLimit = 0;               // tokens/s the peak f32 FMA rate allows (the issue's prefill yardstick)
+  ops::OpProfile profile;               // summed over the timed repetitions
+  double seconds = 0;                   // wall time of the timed repetitions
+};
+
+ArgParser parser() {
+  ArgParser p("phalanx bench --model DIR [options]",
+              "Measures prefill (ppN: N prompt tokens per sequence) and decode (tgN: N tokens per sequence from an "
+              "empty context) throughput, mean ± sd over repetitions after a warm-up, beside this machine's limits "
+              "measured in the same run: read bandwidth / weight bytes per step for decode, the peak rate of the "
+              "matmul's arithmetic / FLOPs per token for prefill (a batch of decodes is bound by whichever is "
+              "lower), and each figure's fraction of the peak f32 FMA rate.");
+  p.option("model", "DIR", "checkpoint directory")
+      .option("threads", "N", "compute threads", std::to_string(std::thread::hardware_concurrency()))
+      .option("prompt", "N", "prompt tokens per sequence for the pp test (0: skip)", "512")
+      .option("gen", "N", "generated tokens per sequence for the tg test (0: skip)", "32")
+      .option("batch", "LIST", "sequences decoded together, e.g. 1,16", "1,16")
+      .option("pp-batch", "LIST", "prompts prefilled per pp case (each prefill step holds up to --ubatch tokens "
+                                  "already, so more prompts mostly add time)", "1")
+      .option("ubatch", "N", "most tokens per step", "512")
+      .option("reps", "R", "timed repetitions per case", "3")
+      .option("bandwidth-gib", "N", "GiB streamed to measure the read bandwidth (keep it far above the L3)", "4")
+      .flag("json", "print one JSON object per case on stdout (the table goes to stderr)");
+  return p;
+}
+
+double mean(const std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) sum += x;
+  return sum / double(v.size());
+}
+
+double stddev(const std::vector<double>& v) {
+  if (v.size() < 2) return 0;
+  const double m = mean(v);
+  double sum = 0;
+  for (double x : v) sum += (x - m) * (x - m);
+  return std::sqrt(sum / double(v.size() - 1));
+}
+
+// Multiply-adds of the decoder layers' matmuls per token (FLOPs / 2).
+double layerMacsPerToken(const ModelConfig& c) {
+  const double perLayer = double(c.hiddenSize) * double(c.qkvRows() + c.qDim() + 3 * c.intermediateSize);
+  return perLayer * double(c.numLayers);
+}
+
+// Attention FLOPs of one token at context `context`: QK^T and PV over every head of every layer.
+double attentionFlops(const ModelConfig& c, double context) {
+  return 4.0 * double(c.qDim()) * context * double(c.numLayers);
+}
+
+// FLOPs per prompt token: every token runs the layers; only each sequence's last one runs lm_head.
+double prefillFlopsPerToken(const ModelConfig& c, int64_t promptTokens) {
+  const double lmHead = 2.0 * double(c.vocabSize) * double(c.hiddenSize) / double(promptTokens);
+  return 2.0 * layerMacsPerToken(c) + attentionFlops(c, double(promptTokens + 1) / 2) + lmHead;
+}
+
+double decodeFlopsPerToken(const ModelConfig& c, int64_t genTokens) {
+  return 2.0 * (layerMacsPerToken(c) + double(c.vocabSize) * double(c.hiddenSize)) +
+         attentionFlops(c, double(genTokens + 1) / 2);
+}
+
+// Bytes one decode step reads: every weight but the embedding table, one embedding row per sequence, and each
+// sequence's cached keys and values (on average half of the generated context).
+double decodeBytesPerStep(const LocalEngine& engine, int64_t batch, int64_t genTokens) {
+  const ShardWeights& w = engine.weights();
+  const double embedding = double(w.embedding.size() * sizeof(uint16_t));
+  const double kv = double(engine.cache().shape().bytesPerToken()) * double(genTokens) / 2;
+  return double(w.bytes) - embedding + double(batch) * (2.0 * double(w.config.hiddenSize) + kv);
+}
+
+// One repetition: `batch` sequences, each prefilling `tokens` prompt tokens (ubatch tokens a step at most) or
+// decoding `tokens` tokens one a step. Returns the seconds taken.
+double runOnce(LocalEngine& engine, const Case& c, int64_t ubatch) {
+  ModelRunner& runner = engine.runner();
+  BlockAllocator blocks(runner.kvBlockCount(), runner.kvBlockSize());
+  std::vector<BlockTable> tables(size_t(c.batch));
+  for (BlockTable& table : tables) {
+    if (!blocks.grow(table, c.tokens)) throwInvalidArgument("bench: the KV cache is too small for the case");
+  }
+  const int32_t token = 9906;  // "Hello": any id; the work does not depend on it
+  const auto start = Clock::now();
+  if (c.prefill) {
+    for (int64_t s = 0; s < c.batch; ++s) {
+      for (int64_t done = 0; done < c.tokens;) {
+        const int64_t chunk = std::min(ubatch, c.tokens - done);
+        StepBatch step;
+        step.tokens.assign(size_t(chunk), token);
+        step.sequences.push_back({done, chunk, tables[size_t(s)], done + chunk == c.tokens ? LogitsFor::kLast
+                                                                                            : LogitsFor::kNone});
+        runner.run(step);
+        done += chunk;
+      }
+    }
+  } else {
+    for (int64_t position = 0; position < c.tokens; ++position) {
+      StepBatch step;
+      step.tokens.assign(size_t(c.batch), token);
+      for (int64_t s = 0; s < c.batch; ++s) step.sequences.push_back({position, 1, tables[size_t(s)]});
+      runner.run(step);
+    }
+  }
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+CaseResult runCase(LocalEngine& engine, const Case& c, int64_t ubatch, int64_t reps) {
+  CaseResult result;
+  result.spec = c;
+  runOnce(engine, c, ubatch);  // warm-up: page in the weights, spin up the threads
+  engine.runner().resetProfile();
+  for (int64_t r = 0; r < reps; ++r) {
+    const double seconds = runOnce(engine, c, ubatch);
+    result.seconds += seconds;
+    result.tokensPerSecond.push_back(double(c.batch * c.tokens) / seconds);
+  }
+  result.profile = engine.runner().profile();
+  return result;
+}
+
+void applyLimits(CaseResult& result, const LocalEngine& engine, const HardwareLimits& limits) {
+  const Case& c = result.spec;
+  const ModelConfig& config = engine.config();
+  const double flops = c.prefill ? prefillFlopsPerToken(config, c.tokens) : decodeFlopsPerToken(config, c.tokens);
+  const double byCompute = limits.peakMatmulFlopsPerSecond / flops;
+  result.f32FmaLimit = limits.peakF32FlopsPerSecond / flops;
+  result.limit = byCompute;
+  result.bound = limits.matmulArithmetic;
+  if (!c.prefill) {
+    const double byBandwidth =
+        double(c.batch) * limits.readBandwidthBytesPerSecond / decodeBytesPerStep(engine, c.batch, c.tokens);
+    if (byBandwidth <= byCompute) {
+      result.limit = byBandwidth;
+      result.bound = "bandwidth";
+    }
+  }
+}
+
+// "matmul 95.1%, attention 1.2%, ..., other 0.4%": shares of the timed wall time.
+std::string profileText(const CaseResult& r) {
+  std::string text;
+  char item[64];
+  for (size_t op = 0; op < size_t(ops::Op::kCount); ++op) {
+    std::snprintf(item, sizeof(item), "%s%s %.1f%%", text.empty() ? "" : ", ",
+                  std::string(ops::opName(ops::Op(op))).c_str(), 100 * r.profile.seconds[op] / r.seconds);
+    text += item;
+  }
+  std::snprintf(item, sizeof(item), ", other %.1f%%", 100 * (1 - r.profile.total() / r.seconds));
+  return text + item;
+}
+
+json caseJson(const CaseResult& r, const HardwareLimits& limits) {
+  json shares;
+  for (size_t op = 0; op < size_t(ops::Op::kCount); ++op) {
+    shares[std::string(ops::opName(ops::Op(op)))] = r.profile.seconds[op] / r.seconds;
+  }
+  shares["other"] = 1 - r.profile.total() / r.seconds;
+  const double tps = mean(r.tokensPerSecond);
+  return {{"test", r.spec.test}, {"batch", r.spec.batch}, {"threads", limits.threads}, {"dtype", "bf16"},
+          {"tokens_per_s", tps}, {"tokens_per_s_sd", stddev(r.tokensPerSecond)},
+          {"limit_tokens_per_s", r.limit}, {"limit_fraction", tps / r.limit}, {"bound", r.bound},
+          {"reps", r.tokensPerSecond.size()}, {"read_bandwidth_gb_s", limits.readBandwidthBytesPerSecond / 1e9},
+          {"peak_f32_gflop_s", limits.peakF32FlopsPerSecond / 1e9},
+          {"peak_bf16_dot_gflop_s", limits.peakBf16DotFlopsPerSecond / 1e9},
+          {"f32_fma_limit_tokens_per_s", r.f32FmaLimit}, {"f32_fma_fraction", tps / r.f32FmaLimit},
+          {"time_share", shares}};
+}
+
+std::vector<Case> benchCases(const ParsedArgs& args) {
+  std::vector<Case> cases;
+  const int64_t prompt = args.integer("prompt"), gen = args.integer("gen");
+  if (prompt < 0 || gen < 0 || prompt + gen == 0) throwInvalidArgument("--prompt and --gen: one must be positive");
+  for (int64_t b : args.integerList("pp-batch")) {
+    if (b < 1) throwInvalidArgument("--pp-batch: batch sizes must be at least 1");
+    if (prompt > 0) cases.push_back({"pp" + std::to_string(prompt), true, b, prompt});
+  }
+  for (int64_t b : args.integerList("batch")) {
+    if (b < 1) throwInvalidArgument("--batch: batch sizes must be at least 1");
+    if (gen > 0) cases.push_back({"tg" + std::to_string(gen), false, b, gen});
+  }
+  return cases;
+}
+
+// KV room for every sequence of the largest case; steps of up to ubatch prefill tokens or one token a sequence.
+LocalEngineOptions engineOptions(const std::vector<Case>& cases, int threads, int64_t ubatch) {
+  LocalEngineOptions options;
+  options.threads = threads;
+  options.maxStepTokens = ubatch;
+  options.kvTokens = options.kvBlockSize;
+  for (const Case& c : cases) {
+    const int64_t blocks = (c.tokens + options.kvBlockSize - 1) / options.kvBlockSize;
+    options.kvTokens = std::max(options.kvTokens, c.batch * blocks * options.kvBlockSize);
+    if (!c.prefill) options.maxStepTokens = std::max(options.maxStepTokens, c.batch);
+  }
+  return options;
+}
+
+void printTableHeader(FILE* table) {
+  std::fprintf(table, "| %-7s | %5s | %7s | %5s | %18s | %11s | %8s | %-9s | %10s |\n", "test", "batch", "threads",
+               "dtype", "tokens/s", "limit tok/s", "of limit", "bound", "of f32 FMA");
+  std::fprintf(table, "|---------|-------|---------|-------|--------------------|-------------|----------|-----------|"
+                      "------------|\n");
+}
+
+void printTableRow(FILE* table, const CaseResult& r, int threads) {
+  const double tps = mean(r.tokensPerSecond);
+  std::fprintf(table, "| %-7s | %5lld | %7d | %5s | %9.2f ± %6.2f | %11.2f | %7.1f%% | %-9s | %9.1f%% |\n",
+               r.spec.test.c_str(), (long long)r.spec.batch, threads, "bf16", tps, stddev(r.tokensPerSecond), r.limit,
+               100 * tps / r.limit, r.bound.c_str(), 100 * tps / r.f32FmaLimit);
+  std::fflush(table);
+}
+
+}  // namespace
+
+int benchCommand(int argc, char** argv) {
+  const auto parsed = parser().parse(argc, argv);
+  if (!parsed) return 0;
+  const ParsedArgs& args = *parsed;
+  const int threads = int(args.integer("threads"));
+  const int64_t ubatch = args.integer("ubatch"), reps = args.integer("reps");
+  if (threads < 1 || ubatch < 1 || reps < 1) throwInvalidArgument("--threads, --ubatch and --reps must be positive");
+  const std::vector<Case> cases = benchCases(args);
+  FILE* table = args.has("json") ? stderr : stdout;
+
+  const int64_t bandwidthGiB = args.integer("bandwidth-gib");
+  if (bandwidthGiB < 1) throwInvalidArgument("--bandwidth-gib must be at least 1");
+  const HardwareLimits before = measureHardwareLimits(threads, bandwidthGiB);
+  const auto engine = LocalEngine::open(args.str("model"), engineOptions(cases, threads, ubatch));
+  std::vector<CaseResult> results;
+  for (const Case& c : cases) {
+    std::fprintf(stderr, "running %s at batch %lld (%lld reps)...\n", c.test.c_str(), (long long)c.batch,
+                 (long long)reps);
+    results.push_back(runCase(*engine, c, ubatch, reps));
+  }
+  const HardwareLimits limits = best(before, measureHardwareLimits(threads, bandwidthGiB));
+
+  std::fprintf(table,
+               "hardware: %d threads, read bandwidth %.1f GB/s, peak f32 FMA %.0f GFLOP/s, peak bf16 dot %.0f "
+               "GFLOP/s (best of before and after the cases); the matmul computes BF16 weights with %s\n",
+               threads, limits.readBandwidthBytesPerSecond / 1e9, limits.peakF32FlopsPerSecond / 1e9,
+               limits.peakBf16DotFlopsPerSecond / 1e9, limits.matmulArithmetic.c_str());
+  std::fprintf(table, "model: %s, %lld layers, %.2f GB of packed weights, loaded in %.1f s\n\n",
+               args.str("model").c_str(), (long long)engine->config().numLayers, double(engine->weights().bytes) / 1e9,
+               engine->loadSeconds());
+  printTableHeader(table);
+  for (CaseResult& r : results) {
+    applyLimits(r, *engine, limits);
+    printTableRow(table, r, threads);
+    if (args.has("json")) std::printf("%s\n", caseJson(r, limits).dump().c_str());
+  }
+  std::fprintf(table, "\nwhere the time goes (share of wall time):\n");
+  for (const CaseResult& r : results) {
+    std::fprintf(table, "  %s b%lld: %s\n", r.spec.test.c_str(), (long long)r.spec.batch, profileText(r).c_str());
+  }
+  return 0;
+}
+
+}  // namespace phx::cli

@@ -1,0 +1,72 @@
+// A matmul weight W [rows = output features, cols = input features] (row-major, as a checkpoint stores it),
+// repacked once at load into the layout the kernels stream. The source can be freed afterwards: a PackedWeight
+// holds the only copy, in its own dtype (BF16 stays BF16; no f32 copy is ever kept).
+//
+// Layout (both dtypes): rows padded to kMatmulRowBlock, cols to kMatmulColBlock, with zeros; blocks of 64 rows,
+// one after another, each holding all of K:
+//   BF16: [rows/64][cols/2][64][2]  element (n, k) at (n/64)*cols*64 + (k/2)*128 + (n%64)*2 + k%2
+//   F32:  [rows/64][cols][64]       element (n, k) at (n/64)*cols*64 + k*64 + n%64
+// One 64-byte load is then 16 rows x 2 k of BF16 pairs, exactly vdpbf16ps' operand, and the BF16 layout is
+// oneDNN's BA16a64b2a for the K x N weight (its "any" choice for bf16 brgemm here), the F32 one its BA16a64b.
+// A tensor-parallel split that keeps a rank's rows a multiple of 64 wastes no padding.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "kernels/aligned_buffer.h"
+
+namespace phx {
+
+enum class WeightType : uint8_t { kF32, kBf16 };  // INT8 joins here: the matmul dispatches on the weight's type
+
+const char* weightTypeName(WeightType type);
+
+inline constexpr int64_t kMatmulRowBlock = 64;  // weight rows (output features) per packed block
+inline constexpr int64_t kMatmulColBlock = 16;  // input features are padded to a multiple of this
+
+class PackedWeight {
+ public:
+  using Bf16RowSource = std::function<const uint16_t*(int64_t row)>;  // row r's `cols` BF16 bit patterns
+  using F32RowSource = std::function<const float*(int64_t row)>;
+
+  PackedWeight() = default;
+
+  // w: [rows, cols] with rows `rowStride` elements apart (a column slice of a wider tensor has rowStride > cols).
+  static PackedWeight packBf16(const uint16_t* w, int64_t rows, int64_t cols, int64_t rowStride);
+  static PackedWeight packBf16(const uint16_t* w, int64_t rows, int64_t cols) { return packBf16(w, rows, cols, cols); }
+  static PackedWeight packF32(const float* w, int64_t rows, int64_t cols, int64_t rowStride);
+  static PackedWeight packF32(const float* w, int64_t rows, int64_t cols) { return packF32(w, rows, cols, cols); }
+  // Rows gathered from anywhere (a rank's Q|K|V rows, or its gate then up rows): rowSource(r) for r in [0, rows).
+  static PackedWeight packBf16Rows(int64_t rows, int64_t cols, const Bf16RowSource& rowSource);
+  static PackedWeight packF32Rows(int64_t rows, int64_t cols, const F32RowSource& rowSource);
+
+  WeightType type() const { return type_; }
+  int64_t rows() const { return rows_; }
+  int64_t cols() const { return cols_; }
+  int64_t paddedRows() const { return paddedRows_; }
+  int64_t paddedCols() const { return paddedCols_; }
+  int64_t rowBlocks() const { return paddedRows_ / kMatmulRowBlock; }
+  size_t bytes() const { return storage_.bytes(); }
+  bool empty() const { return rows_ == 0; }
+
+  // Block b (rows [64b, 64b + 64)): paddedCols() * 64 elements of the weight's dtype.
+  const uint16_t* bf16Block(int64_t block) const { return storage_.as<uint16_t>() + block * paddedCols_ * 64; }
+  const float* f32Block(int64_t block) const { return storage_.as<float>() + block * paddedCols_ * 64; }
+  const void* data() const { return storage_.data(); }
+
+  // One element as f32, for tests and debugging.
+  float at(int64_t row, int64_t col) const;
+
+ private:
+  PackedWeight(WeightType type, int64_t rows, int64_t cols);
+
+  WeightType type_ = WeightType::kF32;
+  int64_t rows_ = 0;
+  int64_t cols_ = 0;
+  int64_t paddedRows_ = 0;
+  int64_t paddedCols_ = 0;
+  AlignedBuffer storage_;
+};
+
+}  // namespace phx

@@ -1,0 +1,140 @@
+#include "kernels/roofline.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "kernels/aligned_buffer.h"
+#include "kernels/vec_math.h"
+
+namespace phx {
+namespace {
+
+constexpr int kChains = 12;  // independent accumulators: enough to cover FMA latency x pipes
+
+double nowSeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Both loops keep kChains accumulators in registers; the result is returned so the work cannot be dropped.
+__attribute__((noinline)) float fmaChains(int64_t iterations) {
+  __m512 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(1.0f + 1e-3f * float(i));
+  const __m512 b = _mm512_set1_ps(0.9999f);
+  const __m512 c = _mm512_set1_ps(1e-4f);
+  for (int64_t it = 0; it < iterations; ++it) {
+#pragma GCC unroll 12
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], b, c);
+  }
+  for (int i = 1; i < kChains; ++i) acc[0] = _mm512_add_ps(acc[0], acc[i]);
+  return vec::sum(acc[0]);
+}
+
+__attribute__((noinline)) float dotChains(int64_t iterations) {
+  __m512 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(1.0f + 1e-3f * float(i));
+  const __m512bh b = (__m512bh)_mm512_set1_epi16(0x3f80);  // 1.0
+  const __m512bh c = (__m512bh)_mm512_set1_epi16(0x3800);  // 2^-15
+  for (int64_t it = 0; it < iterations; ++it) {
+#pragma GCC unroll 12
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], b, c);
+  }
+  for (int i = 1; i < kChains; ++i) acc[0] = _mm512_add_ps(acc[0], acc[i]);
+  return vec::sum(acc[0]);
+}
+
+// Runs `chains(iterations)` on every thread; returns GFLOP/s given the flops of one iteration on one thread.
+double measureChains(float (*chains)(int64_t), double flopsPerIteration, int threads, double seconds) {
+  int64_t iterations = 1 << 16;
+  for (;;) {  // calibrate on one thread to about a tenth of the budget
+    double start = nowSeconds();
+    volatile float sink = chains(iterations);
+    (void)sink;
+    if (nowSeconds() - start > seconds / 10 || iterations > (int64_t(1) << 40)) break;
+    iterations *= 2;
+  }
+  std::vector<double> rates;
+  for (int rep = 0; rep < 5; ++rep) {
+    double start = nowSeconds();
+    float sink = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+    sink += chains(iterations);
+    double elapsed = nowSeconds() - start;
+    volatile float keep = sink;
+    (void)keep;
+    rates.push_back(flopsPerIteration * double(iterations) * threads / elapsed / 1e9);
+  }
+  std::sort(rates.begin(), rates.end());
+  return rates[rates.size() / 2];
+}
+
+int64_t sumChunk(const char* chunk, size_t bytes) {
+  const __m512i* p = reinterpret_cast<const __m512i*>(chunk);
+  __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+  for (size_t i = 0; i < bytes / 64; i += 4) {
+    s0 = _mm512_add_epi64(s0, _mm512_load_si512(p + i));
+    s1 = _mm512_add_epi64(s1, _mm512_load_si512(p + i + 1));
+    s2 = _mm512_add_epi64(s2, _mm512_load_si512(p + i + 2));
+    s3 = _mm512_add_epi64(s3, _mm512_load_si512(p + i + 3));
+  }
+  alignas(64) int64_t lanes[8];
+  _mm512_store_si512(lanes, _mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3)));
+  return lanes[0] + lanes[1] + lanes[2] + lanes[3] + lanes[4] + lanes[5] + lanes[6] + lanes[7];
+}
+
+}  // namespace
+
+CpuFeatures cpuFeatures() {
+  __builtin_cpu_init();
+  CpuFeatures features;
+  features.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  features.avx512Bf16 = features.avx512 && __builtin_cpu_supports("avx512bf16");
+  return features;
+}
+
+void requireKernelIsa() {
+  if (!cpuFeatures().avx512) {
+    throw std::runtime_error("kernels: this CPU lacks AVX-512 (F, BW, VL, DQ), which every Phalanx kernel needs");
+  }
+}
+
+double measurePeakF32Gflops(int threads, double seconds) {
+  requireKernelIsa();
+  return measureChains(fmaChains, 2.0 * 16 * kChains, threads, seconds);
+}
+
+double measurePeakBf16DotGflops(int threads, double seconds) {
+  if (!cpuFeatures().avx512Bf16) return 0.0;
+  return measureChains(dotChains, 4.0 * 16 * kChains, threads, seconds);
+}
+
+double measureReadBandwidthGBs(int threads, size_t bytes, int reps) {
+  requireKernelIsa();
+  constexpr size_t kChunk = size_t(1) << 16;
+  size_t chunks = std::max<size_t>(1, bytes / kChunk);
+  AlignedBuffer buffer(chunks * kChunk);
+  char* base = buffer.as<char>();
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (size_t c = 0; c < chunks; ++c) std::memset(base + c * kChunk, 1, kChunk);
+  std::vector<double> rates;
+  for (int rep = 0; rep < reps; ++rep) {
+    double start = nowSeconds();
+    int64_t total = 0;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : total)
+    for (size_t c = 0; c < chunks; ++c) total += sumChunk(base + c * kChunk, kChunk);
+    double elapsed = nowSeconds() - start;
+    volatile int64_t keep = total;
+    (void)keep;
+    rates.push_back(double(buffer.bytes()) / elapsed / 1e9);
+  }
+  std::sort(rates.begin(), rates.end());
+  return rates[rates.size() / 2];
+}
+
+}  // namespace phx

@@ -1,0 +1,28 @@
+// This machine's limits, measured in the same run as the figures they judge: memory read bandwidth (AVX-512 loads
+// streaming a buffer far larger than the caches) and peak arithmetic rates (independent register-only chains).
+// The benchmarks print every rate beside its limit; the matmul picks its compute mode from the two peaks.
+#pragma once
+
+#include <cstddef>
+
+namespace phx {
+
+struct CpuFeatures {
+  bool avx512 = false;      // F, BW, VL, DQ: every kernel needs these
+  bool avx512Bf16 = false;  // vdpbf16ps / vcvtne2ps2bf16
+};
+
+CpuFeatures cpuFeatures();
+
+// Throws std::runtime_error naming the missing extension when this CPU cannot run the kernels.
+void requireKernelIsa();
+
+// GFLOP/s of f32 FMA (2 flops a lane) with `threads` threads, each running for about `seconds`.
+double measurePeakF32Gflops(int threads, double seconds = 0.2);
+// GFLOP/s of vdpbf16ps (4 flops a 32-bit lane); 0 where the CPU has no AVX512_BF16.
+double measurePeakBf16DotGflops(int threads, double seconds = 0.2);
+// GB/s read by `threads` threads streaming a `bytes` buffer `reps` times: the median pass. The buffer is written
+// once first so that its pages are real.
+double measureReadBandwidthGBs(int threads, size_t bytes = size_t(4) << 30, int reps = 5);
+
+}  // namespace phx

@@ -1,0 +1,66 @@
+#include "tests/engine/cli_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace phx::testing {
+namespace {
+
+std::string slurp(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+}  // namespace
+
+ProcessResult runPhalanx(const std::vector<std::string>& args, bool interruptOnOutput) {
+  const auto scratch = std::filesystem::temp_directory_path() / ("phx_engine_cli_" + std::to_string(getpid()));
+  std::filesystem::create_directories(scratch);
+  const auto outFile = scratch / "stdout", errFile = scratch / "stderr";
+  std::vector<std::string> argvStrings = {PHX_BINARY};
+  argvStrings.insert(argvStrings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& arg : argvStrings) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int out = ::open(outFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = ::open(errFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(out, 1);
+    dup2(err, 2);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  bool reaped = false;
+  if (interruptOnOutput) {
+    while (!(reaped = waitpid(pid, &status, WNOHANG) == pid)) {
+      std::error_code missing;  // file_size gives uintmax_t(-1), not 0, while the child has not created it yet
+      const auto size = std::filesystem::file_size(outFile, missing);
+      if (!missing && size > 0) {
+        kill(pid, SIGINT);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  if (!reaped) waitpid(pid, &status, 0);
+  ProcessResult result;
+  if (WIFEXITED(status)) result.exitCode = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
+  result.out = slurp(outFile);
+  result.err = slurp(errFile);
+  std::filesystem::remove_all(scratch);
+  return result;
+}
+
+}  // namespace phx::testing

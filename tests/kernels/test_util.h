@@ -1,0 +1,61 @@
+// Shared helpers for the kernel tests: seeded random data, BF16 conversion and NMSE. Written here, independently
+// of kernels/, so the references and the kernels share no code.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+namespace phx::test {
+
+inline float bf16BitsToFloat(uint16_t bits) {
+  uint32_t wide = uint32_t(bits) << 16;
+  float value;
+  std::memcpy(&value, &wide, sizeof value);
+  return value;
+}
+
+// Round to nearest even (finite inputs only; the tests draw finite values).
+inline uint16_t floatToBf16Bits(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return uint16_t(bits >> 16);
+}
+
+inline float roundToBf16(float value) { return bf16BitsToFloat(floatToBf16Bits(value)); }
+
+inline std::vector<float> randomFloats(size_t count, uint64_t seed, float scale = 1.0f) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, scale);
+  std::vector<float> values(count);
+  for (float& v : values) v = normal(rng);
+  return values;
+}
+
+inline std::vector<uint16_t> randomBf16(size_t count, uint64_t seed, float scale = 1.0f) {
+  std::vector<float> values = randomFloats(count, seed, scale);
+  std::vector<uint16_t> bits(count);
+  for (size_t i = 0; i < count; ++i) bits[i] = floatToBf16Bits(values[i]);
+  return bits;
+}
+
+// Normalised mean squared error: sum (got - want)^2 / sum want^2.
+template <typename Got, typename Want>
+double nmse(const Got& got, const Want& want) {
+  double error = 0, energy = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    double d = double(got[i]) - double(want[i]);
+    error += d * d;
+    energy += double(want[i]) * double(want[i]);
+  }
+  return energy > 0 ? error / energy : error;
+}
+
+inline bool bitIdentical(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+}  // namespace phx::test

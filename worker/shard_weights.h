@@ -1,0 +1,62 @@
+// One rank's weights: the slices of each tensor its RankShard names, read from the checkpoint tensor by tensor,
+// packed for the kernels and the raw copy freed before the next tensor is read, so the peak memory is the packed
+// size plus one tensor. Which slice of which tensor a shard needs is data (shardTensorSlices), so a cluster only
+// computes other shards.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model/checkpoint.h"
+#include "model/config.h"
+#include "partition/rank_shard.h"
+#include "worker/packed_matrix.h"
+
+namespace phx {
+
+enum class SliceAxis { kRows, kColumns };
+
+// What a rank reads of one tensor: rows (or columns) made of segments, concatenated in order.
+struct TensorSlice {
+  std::string name;
+  SliceAxis axis = SliceAxis::kRows;
+  std::vector<ShardRange> segments;
+  int64_t rows = 0;  // the slice's shape
+  int64_t cols = 0;
+};
+
+// Per layer: input norm, qkv (this rank's Q heads, then K heads, then V heads), o_proj (the columns of its Q
+// heads), post-attention norm, gate_up (its gate columns, then its up columns), down_proj (its columns). Then the
+// embedding and lm_head (its vocab rows) and the final norm, where the shard holds them.
+std::vector<TensorSlice> shardTensorSlices(const ModelConfig& config, const RankShard& shard);
+
+struct LayerWeights {
+  std::vector<float> inputNorm;  // [hidden]
+  PackedMatrix qkv;              // [(q + 2 kv) heads * headDim, hidden]
+  PackedMatrix oProj;            // [hidden, q heads * headDim]: row-parallel, output is a partial sum
+  std::vector<float> postNorm;   // [hidden]
+  PackedMatrix gateUp;           // [2 * columns, hidden]: gate | up
+  PackedMatrix down;             // [hidden, columns]: row-parallel, output is a partial sum
+};
+
+struct ShardWeights {
+  ModelConfig config;
+  RankShard shard;
+  std::vector<LayerWeights> layers;   // shard.layers, in order
+  std::vector<uint16_t> embedding;    // [vocab rows, hidden] BF16: a lookup reads one row per token
+  std::vector<float> finalNorm;       // [hidden]
+  PackedMatrix lmHead;                // [vocab rows, hidden]
+  int64_t bytes = 0;                  // resident weight bytes
+};
+
+// bytesDone, bytesTotal (of the checkpoint slices), the tensor just loaded
+using LoadProgress = std::function<void(int64_t bytesDone, int64_t bytesTotal, const std::string& tensor)>;
+
+// Validates the shard against the checkpoint's config, then loads its slices. Throws phx::Error naming the tensor
+// (a dtype other than BF16 is unsupported for now) or the shard field at fault.
+ShardWeights loadShardWeights(const Checkpoint& checkpoint, const RankShard& shard,
+                              const LoadProgress& progress = nullptr);
+
+}  // namespace phx
