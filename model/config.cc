@@ -37,6 +37,24 @@ int64_t optionalTokenId(const json& j, const char* field, int64_t fallback, cons
   return v.get<int64_t>();
 }
 
+// j.value() would throw nlohmann's type_error, which names neither the file nor the field.
+std::string optionalString(const json& j, const char* field, const std::string& fallback, const std::string& source) {
+  if (!j.contains(field) || j.at(field).is_null()) return fallback;
+  const json& v = j.at(field);
+  if (!v.is_string()) throwInvalidCheckpoint(source + ": field '" + field + "' must be a string, got " + v.dump());
+  return v.get<std::string>();
+}
+
+bool optionalBool(const json& j, const char* field, bool fallback, const std::string& source) {
+  if (!j.contains(field) || j.at(field).is_null()) return fallback;
+  const json& v = j.at(field);
+  if (!v.is_boolean()) throwInvalidCheckpoint(source + ": field '" + field + "' must be true or false, got " + v.dump());
+  return v.get<bool>();
+}
+
+// The field as written, for messages; "null" when absent.
+std::string shown(const json& j, const char* field) { return j.contains(field) ? j.at(field).dump() : "null"; }
+
 void refuseUnless(bool supported, const std::string& source, const std::string& what) {
   if (!supported) throwUnsupported(source + ": " + what);
 }
@@ -77,10 +95,10 @@ ModelConfig parseModelConfig(const json& j, const std::string& source) {
   const bool isPhi3Arch = j.contains("architectures") && j["architectures"].is_array() &&
                           std::find(j["architectures"].begin(), j["architectures"].end(), "Phi3ForCausalLM") !=
                               j["architectures"].end();
-  const bool isPhi3Type = j.value("model_type", std::string()) == "phi3";
+  const bool isPhi3Type = optionalString(j, "model_type", "", source) == "phi3";
   refuseUnless(isPhi3Arch || isPhi3Type, source,
                "architecture must be Phi3ForCausalLM (model_type \"phi3\"), got architectures=" +
-                   j.value("architectures", json()).dump() + " model_type=" + j.value("model_type", json()).dump());
+                   shown(j, "architectures") + " model_type=" + shown(j, "model_type"));
 
   ModelConfig c;
   c.hiddenSize = requirePositiveInt(j, "hidden_size", source);
@@ -120,16 +138,16 @@ ModelConfig parseModelConfig(const json& j, const std::string& source) {
   }
 
   refuseUnless(!j.contains("rope_scaling") || j["rope_scaling"].is_null(), source,
-               "rope_scaling " + j.value("rope_scaling", json()).dump() +
+               "rope_scaling " + shown(j, "rope_scaling") +
                    " (LongRoPE/su/yarn) is not supported; only plain RoPE (rope_scaling: null)");
   refuseUnless(!j.contains("partial_rotary_factor") || j["partial_rotary_factor"] == 1.0, source,
-               "partial_rotary_factor " + j.value("partial_rotary_factor", json()).dump() +
+               "partial_rotary_factor " + shown(j, "partial_rotary_factor") +
                    " is not supported; RoPE must rotate all head dims (1.0)");
-  refuseUnless(j.value("hidden_act", std::string("silu")) == "silu", source,
-               "hidden_act " + j.value("hidden_act", json()).dump() + " is not supported; expected \"silu\"");
-  refuseUnless(!j.value("tie_word_embeddings", false), source,
+  refuseUnless(optionalString(j, "hidden_act", "silu", source) == "silu", source,
+               "hidden_act " + shown(j, "hidden_act") + " is not supported; expected \"silu\"");
+  refuseUnless(!optionalBool(j, "tie_word_embeddings", false, source), source,
                "tie_word_embeddings true is not supported; Phi-4 has an untied lm_head");
-  refuseUnless(!j.value("attention_bias", false), source, "attention_bias true is not supported");
+  refuseUnless(!optionalBool(j, "attention_bias", false, source), source, "attention_bias true is not supported");
   if (j.contains("sliding_window") && !j["sliding_window"].is_null()) {
     const json& window = j["sliding_window"];
     refuseUnless(window.is_number_integer() && window.get<int64_t>() >= c.maxPositionEmbeddings, source,

@@ -79,5 +79,19 @@ TEST(ModelConfig, NamesTheBadField) {
   expectRefused(j, ErrorKind::kInvalidCheckpoint, "num_key_value_heads");
 }
 
+// Fields of the wrong JSON type are named too, not reported as a bare library type error.
+TEST(ModelConfig, NamesWronglyTypedFlags) {
+  for (const char* field : {"model_type", "hidden_act"}) {
+    auto j = phi4ConfigJson();
+    j[field] = 3;
+    expectRefused(j, ErrorKind::kInvalidCheckpoint, field);
+  }
+  for (const char* field : {"tie_word_embeddings", "attention_bias"}) {
+    auto j = phi4ConfigJson();
+    j[field] = "no";
+    expectRefused(j, ErrorKind::kInvalidCheckpoint, field);
+  }
+}
+
 }  // namespace
 }  // namespace phx
