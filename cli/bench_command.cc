@@ -35,6 +35,7 @@ struct HardwareLimits {
   double peakBf16DotFlopsPerSecond = 0;  // 0 without AVX512_BF16
   std::string matmulArithmetic;          // what the matmul uses for BF16 weights: "f32 FMA" or "bf16 dot"
   double peakMatmulFlopsPerSecond = 0;   // that arithmetic's peak
+  double peakVnniOpsPerSecond = 0;       // vpdpbusd u8 x s8 (INT8 weights' arithmetic); 0 without AVX512_VNNI
 };
 
 // Measured with the kernels' own probes (kernels/roofline.h): 4 GiB streamed for the bandwidth, well past the
@@ -45,6 +46,7 @@ HardwareLimits measureHardwareLimits(int threads, int64_t bandwidthGiB) {
   limits.readBandwidthBytesPerSecond = measureReadBandwidthGBs(threads, size_t(bandwidthGiB) << 30) * 1e9;
   limits.peakF32FlopsPerSecond = measurePeakF32Gflops(threads) * 1e9;
   limits.peakBf16DotFlopsPerSecond = measurePeakBf16DotGflops(threads) * 1e9;
+  limits.peakVnniOpsPerSecond = measurePeakVnniGops(threads) * 1e9;
   const bool dot = matmulCompute() == MatmulCompute::kBf16Dot;
   limits.matmulArithmetic = dot ? "bf16 dot" : "f32 FMA";
   limits.peakMatmulFlopsPerSecond = dot ? limits.peakBf16DotFlopsPerSecond : limits.peakF32FlopsPerSecond;
@@ -60,6 +62,7 @@ HardwareLimits best(const HardwareLimits& a, const HardwareLimits& b) {
   limits.peakF32FlopsPerSecond = std::max(a.peakF32FlopsPerSecond, b.peakF32FlopsPerSecond);
   limits.peakBf16DotFlopsPerSecond = std::max(a.peakBf16DotFlopsPerSecond, b.peakBf16DotFlopsPerSecond);
   limits.peakMatmulFlopsPerSecond = std::max(a.peakMatmulFlopsPerSecond, b.peakMatmulFlopsPerSecond);
+  limits.peakVnniOpsPerSecond = std::max(a.peakVnniOpsPerSecond, b.peakVnniOpsPerSecond);
   return limits;
 }
 
@@ -78,6 +81,9 @@ struct CaseResult {
   double f32FmaLimit = 0;               // tokens/s the peak f32 FMA rate allows (the issue's prefill yardstick)
   ops::OpProfile profile;               // summed over the timed repetitions
   double seconds = 0;                   // wall time of the timed repetitions
+  WeightType weights = WeightType::kBf16;  // the engine's matrices in this case
+  std::string kvDtype = "bf16";
+  double decodeBytesPerStep = 0;        // of that engine (decode cases)
 };
 
 ArgParser parser() {
@@ -97,6 +103,10 @@ ArgParser parser() {
       .option("ubatch", "N", "most tokens per step", "512")
       .option("reps", "R", "timed repetitions per case", "3")
       .option("bandwidth-gib", "N", "GiB streamed to measure the read bandwidth (keep it far above the L3)", "4")
+      .option("dtype", "LIST", "matrix weights, one engine after the other: bf16, int8 (quantized while loading; "
+                               "prefill bound by the peak VNNI rate), auto (the checkpoint's own); e.g. bf16,int8",
+              "auto")
+      .option("kv-dtype", "T", "KV cache: bf16, int8 or f32", "bf16")
       .flag("json", "print one JSON object per case on stdout (the table goes to stderr)");
   return p;
 }
@@ -194,17 +204,17 @@ CaseResult runCase(LocalEngine& engine, const Case& c, int64_t ubatch, int64_t r
   return result;
 }
 
-void applyLimits(CaseResult& result, const LocalEngine& engine, const HardwareLimits& limits) {
+// INT8 weights compute with vpdpbusd (kernels/matmul_int8.h): their compute limit is the peak VNNI rate.
+void applyLimits(CaseResult& result, const ModelConfig& config, const HardwareLimits& limits) {
   const Case& c = result.spec;
-  const ModelConfig& config = engine.config();
   const double flops = c.prefill ? prefillFlopsPerToken(config, c.tokens) : decodeFlopsPerToken(config, c.tokens);
-  const double byCompute = limits.peakMatmulFlopsPerSecond / flops;
+  const bool int8 = result.weights == WeightType::kInt8;
+  const double byCompute = (int8 ? limits.peakVnniOpsPerSecond : limits.peakMatmulFlopsPerSecond) / flops;
   result.f32FmaLimit = limits.peakF32FlopsPerSecond / flops;
   result.limit = byCompute;
-  result.bound = limits.matmulArithmetic;
+  result.bound = int8 ? "int8 vnni" : limits.matmulArithmetic;
   if (!c.prefill) {
-    const double byBandwidth =
-        double(c.batch) * limits.readBandwidthBytesPerSecond / decodeBytesPerStep(engine, c.batch, c.tokens);
+    const double byBandwidth = double(c.batch) * limits.readBandwidthBytesPerSecond / result.decodeBytesPerStep;
     if (byBandwidth <= byCompute) {
       result.limit = byBandwidth;
       result.bound = "bandwidth";
@@ -232,7 +242,9 @@ json caseJson(const CaseResult& r, const HardwareLimits& limits) {
   }
   shares["other"] = 1 - r.profile.total() / r.seconds;
   const double tps = mean(r.tokensPerSecond);
-  return {{"test", r.spec.test}, {"batch", r.spec.batch}, {"threads", limits.threads}, {"dtype", "bf16"},
+  return {{"test", r.spec.test}, {"batch", r.spec.batch}, {"threads", limits.threads},
+          {"dtype", weightTypeName(r.weights)}, {"kv_dtype", r.kvDtype},
+          {"peak_vnni_gop_s", limits.peakVnniOpsPerSecond / 1e9},
           {"tokens_per_s", tps}, {"tokens_per_s_sd", stddev(r.tokensPerSecond)},
           {"limit_tokens_per_s", r.limit}, {"limit_fraction", tps / r.limit}, {"bound", r.bound},
           {"reps", r.tokensPerSecond.size()}, {"read_bandwidth_gb_s", limits.readBandwidthBytesPerSecond / 1e9},
@@ -281,7 +293,7 @@ void printTableHeader(FILE* table) {
 void printTableRow(FILE* table, const CaseResult& r, int threads) {
   const double tps = mean(r.tokensPerSecond);
   std::fprintf(table, "| %-7s | %5lld | %7d | %5s | %9.2f ± %6.2f | %11.2f | %7.1f%% | %-9s | %9.1f%% |\n",
-               r.spec.test.c_str(), (long long)r.spec.batch, threads, "bf16", tps, stddev(r.tokensPerSecond), r.limit,
+               r.spec.test.c_str(), (long long)r.spec.batch, threads, weightTypeName(r.weights), tps, stddev(r.tokensPerSecond), r.limit,
                100 * tps / r.limit, r.bound.c_str(), 100 * tps / r.f32FmaLimit);
   std::fflush(table);
 }
@@ -289,6 +301,11 @@ void printTableRow(FILE* table, const CaseResult& r, int threads) {
 }  // namespace
 
 int benchCommand(int argc, char** argv) {
+  // --tp, --pp or --cluster: the same figures end to end through a cluster (cli/bench_cluster.cc).
+  for (int i = 0; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--tp" || arg == "--pp" || arg == "--cluster") return benchClusterCommand(argc, argv);
+  }
   const auto parsed = parser().parse(argc, argv);
   if (!parsed) return 0;
   const ParsedArgs& args = *parsed;
@@ -301,32 +318,56 @@ int benchCommand(int argc, char** argv) {
   const int64_t bandwidthGiB = args.integer("bandwidth-gib");
   if (bandwidthGiB < 1) throwInvalidArgument("--bandwidth-gib must be at least 1");
   const HardwareLimits before = measureHardwareLimits(threads, bandwidthGiB);
-  const auto engine = LocalEngine::open(args.str("model"), engineOptions(cases, threads, ubatch));
   std::vector<CaseResult> results;
-  for (const Case& c : cases) {
-    std::fprintf(stderr, "running %s at batch %lld (%lld reps)...\n", c.test.c_str(), (long long)c.batch,
-                 (long long)reps);
-    results.push_back(runCase(*engine, c, ubatch, reps));
+  std::vector<std::string> modelLines;
+  ModelConfig config;
+  std::vector<std::string> dtypes;  // "--dtype bf16,int8"
+  for (size_t at = 0, comma; at <= args.str("dtype").size(); at = comma + 1) {
+    comma = std::min(args.str("dtype").find(',', at), args.str("dtype").size());
+    dtypes.push_back(args.str("dtype").substr(at, comma - at));
+    parseWeightDtype(dtypes.back());  // a bad name fails before any work
+  }
+  for (const std::string& dtype : dtypes) {  // one engine at a time: memory holds one model
+    LocalEngineOptions options = engineOptions(cases, threads, ubatch);
+    options.weightType = parseWeightDtype(dtype);
+    options.kvType = parseKvDtype(args.str("kv-dtype"));
+    const auto engine = LocalEngine::open(args.str("model"), options);
+    config = engine->config();
+    for (const Case& c : cases) {
+      std::fprintf(stderr, "running %s at batch %lld, %s weights (%lld reps)...\n", c.test.c_str(),
+                   (long long)c.batch, weightTypeName(engine->weightType()), (long long)reps);
+      CaseResult& r = results.emplace_back(runCase(*engine, c, ubatch, reps));
+      r.weights = engine->weightType();
+      r.kvDtype = kvTypeName(options.kvType);
+      r.decodeBytesPerStep = decodeBytesPerStep(*engine, c.batch, c.tokens);
+    }
+    char line[256];
+    std::snprintf(line, sizeof line, "model: %s, %lld layers, %s weights: %.2f GB packed, loaded in %.1f s",
+                  args.str("model").c_str(), (long long)config.numLayers, weightTypeName(engine->weightType()),
+                  double(engine->weights().bytes) / 1e9, engine->loadSeconds());
+    modelLines.push_back(line);
   }
   const HardwareLimits limits = best(before, measureHardwareLimits(threads, bandwidthGiB));
 
   std::fprintf(table,
                "hardware: %d threads, read bandwidth %.1f GB/s, peak f32 FMA %.0f GFLOP/s, peak bf16 dot %.0f "
-               "GFLOP/s (best of before and after the cases); the matmul computes BF16 weights with %s\n",
+               "GFLOP/s, peak vnni %.0f GOP/s (best of before and after the cases); the matmul computes BF16 "
+               "weights with %s, INT8 weights with vpdpbusd\n",
                threads, limits.readBandwidthBytesPerSecond / 1e9, limits.peakF32FlopsPerSecond / 1e9,
-               limits.peakBf16DotFlopsPerSecond / 1e9, limits.matmulArithmetic.c_str());
-  std::fprintf(table, "model: %s, %lld layers, %.2f GB of packed weights, loaded in %.1f s\n\n",
-               args.str("model").c_str(), (long long)engine->config().numLayers, double(engine->weights().bytes) / 1e9,
-               engine->loadSeconds());
+               limits.peakBf16DotFlopsPerSecond / 1e9, limits.peakVnniOpsPerSecond / 1e9,
+               limits.matmulArithmetic.c_str());
+  for (const std::string& line : modelLines) std::fprintf(table, "%s\n", line.c_str());
+  std::fprintf(table, "\n");
   printTableHeader(table);
   for (CaseResult& r : results) {
-    applyLimits(r, *engine, limits);
+    applyLimits(r, config, limits);
     printTableRow(table, r, threads);
     if (args.has("json")) std::printf("%s\n", caseJson(r, limits).dump().c_str());
   }
   std::fprintf(table, "\nwhere the time goes (share of wall time):\n");
   for (const CaseResult& r : results) {
-    std::fprintf(table, "  %s b%lld: %s\n", r.spec.test.c_str(), (long long)r.spec.batch, profileText(r).c_str());
+    std::fprintf(table, "  %s b%lld %s: %s\n", r.spec.test.c_str(), (long long)r.spec.batch,
+                 weightTypeName(r.weights), profileText(r).c_str());
   }
   return 0;
 }

@@ -9,5 +9,15 @@ int inspectCommand(int argc, char** argv);
 int tokenizeCommand(int argc, char** argv);
 int generateCommand(int argc, char** argv);
 int benchCommand(int argc, char** argv);
+int quantizeCommand(int argc, char** argv);
+int benchCommCommand(int argc, char** argv);
+int serveCommand(int argc, char** argv);
+int benchServeCommand(int argc, char** argv);
+int planCommand(int argc, char** argv);
+int workerCommand(int argc, char** argv);
+int coordinatorCommand(int argc, char** argv);
+int upCommand(int argc, char** argv);
+// `phalanx bench --tp/--pp/--cluster`: end-to-end decode through a cluster (cli/bench_cluster.cc).
+int benchClusterCommand(int argc, char** argv);
 
 }  // namespace phx::cli

@@ -1,5 +1,6 @@
 // phalanx generate --model DIR (--prompt TEXT | --chat TEXT | --prompt-tokens 1,2,3) [sampling options] [--json]:
 // the whole model in this process; text is streamed to stdout as it is generated and a summary ends on stderr.
+// With --cluster HOST:PORT the same request goes to a running server instead (cli/generate_remote.cc).
 #include <signal.h>
 
 #include <atomic>
@@ -13,6 +14,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/generation_output.h"
 #include "common/error.h"
 #include "coordinator/generation.h"
 #include "model/chat_template.h"
@@ -57,23 +59,16 @@ ArgParser parser() {
       .option("stop", "STR", "stop before this string")
       .option("threads", "N", "compute threads", std::to_string(std::thread::hardware_concurrency()))
       .option("prefill-chunk", "N", "prompt tokens per step", "512")
+      .option("dtype", "T", "matrix weights: bf16, int8 (quantized while loading) or auto (the checkpoint's own)",
+              "auto")
+      .option("kv-dtype", "T", "KV cache: bf16, int8 (per token and head scales) or f32", "bf16")
+      .option("cluster", "HOST:PORT", "generate on a running server (phalanx serve, phalanx up) instead of here")
+      .option("api-key-file", "F", "with --cluster: the server's API key")
       .flag("json", "print one JSON object at the end instead of streaming text");
   return p;
 }
 
-// Stop ids: generation_config.json's eos_token_id (a number or a list), else config.json's.
-std::vector<int32_t> stopTokenIds(const std::filesystem::path& modelDir, const ModelConfig& config) {
-  std::ifstream file(modelDir / "generation_config.json");
-  if (file) {
-    const json generation = json::parse(file, nullptr, /*allow_exceptions=*/false);
-    if (generation.is_object() && generation.contains("eos_token_id")) {
-      const json& eos = generation["eos_token_id"];
-      if (eos.is_number_integer()) return {eos.get<int32_t>()};
-      if (eos.is_array() && !eos.empty()) return eos.get<std::vector<int32_t>>();
-    }
-  }
-  return {int32_t(config.eosTokenId)};
-}
+}  // namespace
 
 std::vector<int32_t> promptTokens(const ParsedArgs& args, const Tokenizer& tokenizer) {
   const int sources = int(args.has("prompt")) + int(args.has("chat")) + int(args.has("prompt-tokens"));
@@ -111,54 +106,19 @@ SamplingParams samplingParams(const ParsedArgs& args, std::vector<int32_t> stopI
   return p;
 }
 
-json resultJson(const GenerationResult& result, int32_t topLogprobs) {
-  json tokens = json::array(), logprobs = json::array(), top = json::array();
-  for (const SampledToken& token : result.tokens) {
-    tokens.push_back(token.id);
-    logprobs.push_back(token.logprob);
-    json pairs = json::array();
-    for (const auto& [id, logprob] : token.topLogprobs) pairs.push_back({id, logprob});
-    top.push_back(std::move(pairs));
-  }
-  json out{{"tokens", tokens},
-           {"text", result.text},
-           {"finish_reason", finishReasonName(result.finishReason)},
-           {"usage", {{"prompt_tokens", result.promptTokens},
-                      {"completion_tokens", result.tokens.size()},
-                      {"total_tokens", result.promptTokens + int64_t(result.tokens.size())}}},
-           {"timings", {{"prefill_seconds", result.prefillSeconds},
-                        {"decode_seconds", result.decodeSeconds},
-                        {"prefill_tokens_per_s", result.prefillTokensPerSecond()},
-                        {"decode_tokens_per_s", result.decodeTokensPerSecond()}}}};
-  if (topLogprobs > 0) {
-    out["logprobs"] = logprobs;
-    out["top_logprobs"] = top;
-  }
-  return out;
-}
-
-void printSummary(const GenerationResult& result) {
-  std::fprintf(stderr,
-               "\n\nprompt tokens: %lld, generated tokens: %zu (%s)\n"
-               "prefill: %.2f tok/s (%.3f s), decode: %.2f tok/s (%.3f s)\n",
-               (long long)result.promptTokens, result.tokens.size(),
-               std::string(finishReasonName(result.finishReason)).c_str(), result.prefillTokensPerSecond(),
-               result.prefillSeconds, result.decodeTokensPerSecond(), result.decodeSeconds);
-}
-
-}  // namespace
 
 int generateCommand(int argc, char** argv) {
   const auto parsed = parser().parse(argc, argv);
   if (!parsed) return 0;
   const ParsedArgs& args = *parsed;
+  if (args.has("cluster")) return generateRemote(args);
   const std::filesystem::path modelDir = args.str("model");
   const Tokenizer tokenizer = Tokenizer::load(modelDir);
   const ModelConfig config = loadModelConfig(modelDir / "config.json");
 
   GenerationRequest request;
   request.promptTokens = promptTokens(args, tokenizer);
-  request.params = samplingParams(args, stopTokenIds(modelDir, config));
+  request.params = samplingParams(args, modelStopTokenIds(modelDir, config));
   request.prefillChunk = args.integer("prefill-chunk");
   request.maxContext = config.maxPositionEmbeddings;
   request.fallbackSeed = uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
@@ -172,6 +132,8 @@ int generateCommand(int argc, char** argv) {
                                        config.maxPositionEmbeddings);
   options.maxStepTokens = std::min<int64_t>(request.prefillChunk, int64_t(request.promptTokens.size()));
   options.threads = int(threads);
+  options.weightType = parseWeightDtype(args.str("dtype"));
+  options.kvType = parseKvDtype(args.str("kv-dtype"));
   const auto engine = LocalEngine::open(modelDir, options);
   BlockAllocator blocks(engine->cache().shape().numBlocks, engine->cache().shape().blockSize);
 
@@ -185,8 +147,8 @@ int generateCommand(int argc, char** argv) {
         std::fflush(stdout);
       },
       &interrupted);
-  if (asJson) std::printf("%s\n", resultJson(result, request.params.topLogprobs).dump().c_str());
-  printSummary(result);
+  if (asJson) std::printf("%s\n", generationResultJson(result, request.params.topLogprobs).dump().c_str());
+  printGenerationSummary(result);
   return 0;
 }
 

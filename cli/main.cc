@@ -22,6 +22,17 @@ constexpr Command kCommands[] = {
     {"tokenize", "encode stdin to token ids, or decode ids back to text", phx::cli::tokenizeCommand},
     {"generate", "generate text with the whole model in this process, streaming it", phx::cli::generateCommand},
     {"bench", "prefill and decode tokens/s beside this machine's bandwidth and FMA limits", phx::cli::benchCommand},
+    {"quantize", "write an INT8 copy of a BF16 checkpoint (per-channel weights + scales) that loads as is",
+     phx::cli::quantizeCommand},
+    {"bench-comm", "all-reduce latency and bandwidth: UCX (shared memory, TCP) against MPI_Allreduce",
+     phx::cli::benchCommCommand},
+    {"serve", "serve the model from this process over an OpenAI-compatible HTTP API", phx::cli::serveCommand},
+    {"bench-serve", "throughput and latency of a running server against concurrency", phx::cli::benchServeCommand},
+    {"plan", "print the shard plan of a tp x pp cluster: each rank's heads, columns, memory", phx::cli::planCommand},
+    {"worker", "serve one rank of a cluster: load a shard and run steps for a coordinator", phx::cli::workerCommand},
+    {"coordinator", "drive a cluster of workers and serve its OpenAI-compatible HTTP API",
+     phx::cli::coordinatorCommand},
+    {"up", "start a whole local cluster (workers + coordinator) and stop it on Ctrl-C", phx::cli::upCommand},
 };
 
 void printHelp() {

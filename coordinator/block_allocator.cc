@@ -18,7 +18,7 @@ BlockAllocator::BlockAllocator(int64_t numBlocks, int64_t blockSize)
   free_.reserve(size_t(numBlocks));
   // Block 0 on top of the stack: a fresh pool hands out 0, 1, 2, ...
   for (int64_t block = numBlocks - 1; block >= 0; --block) free_.push_back(int32_t(block));
-  inUse_.assign(size_t(numBlocks), false);
+  refs_.assign(size_t(numBlocks), 0);
 }
 
 bool BlockAllocator::canHold(const BlockTable& table, int64_t contextTokens) const {
@@ -30,7 +30,7 @@ bool BlockAllocator::grow(BlockTable& table, int64_t contextTokens) {
   while (int64_t(table.size()) < blocksFor(contextTokens)) {
     const int32_t block = free_.back();
     free_.pop_back();
-    inUse_[size_t(block)] = true;
+    refs_[size_t(block)] = 1;
     table.push_back(block);
   }
   return true;
@@ -42,16 +42,28 @@ void BlockAllocator::release(BlockTable& table) {
   std::sort(sorted.begin(), sorted.end());
   for (size_t i = 0; i < sorted.size(); ++i) {
     const int32_t block = sorted[i];
-    if (block < 0 || block >= numBlocks_ || !inUse_[size_t(block)] || (i > 0 && sorted[i - 1] == block)) {
+    if (block < 0 || block >= numBlocks_ || refs_[size_t(block)] == 0 || (i > 0 && sorted[i - 1] == block)) {
       throwInvalidArgument("KV block allocator: block " + std::to_string(block) +
                            " released but it is not held (outside the pool, already free or listed twice)");
     }
   }
   for (int32_t block : table) {
-    inUse_[size_t(block)] = false;
-    free_.push_back(block);
+    if (--refs_[size_t(block)] == 0) free_.push_back(block);
   }
   table.clear();
+}
+
+void BlockAllocator::retain(int32_t block) {
+  if (block < 0 || block >= numBlocks_ || refs_[size_t(block)] == 0) {
+    throwInvalidArgument("KV block allocator: block " + std::to_string(block) +
+                         " retained but it is not held (outside the pool or free)");
+  }
+  ++refs_[size_t(block)];
+}
+
+void BlockAllocator::release(int32_t block) {
+  BlockTable one{block};
+  release(one);
 }
 
 }  // namespace phx

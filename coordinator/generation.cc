@@ -33,8 +33,9 @@ bool isCancelled(const std::atomic<bool>* cancel) { return cancel != nullptr && 
 
 // One step appending `tokens` to a sequence that has `cached` tokens in the cache.
 const StepOutput& runChunk(StepExecutor& executor, std::span<const int32_t> tokens, int64_t cached,
-                           const BlockTable& table, LogitsFor logits) {
+                           const BlockTable& table, LogitsFor logits, int32_t candidates) {
   StepBatch batch;
+  batch.candidates = candidates;
   batch.tokens.assign(tokens.begin(), tokens.end());
   batch.sequences.push_back({cached, int64_t(tokens.size()), table, logits});
   return executor.run(batch);
@@ -48,6 +49,7 @@ void validateRequest(const GenerationRequest& request, const StepExecutor& execu
                          " including at least one generated token");
   }
   if (request.prefillChunk < 1) throwInvalidArgument("generate: the prefill chunk must be at least 1 token");
+  if (request.candidates < 0) throwInvalidArgument("generate: candidates must be 0 (dense logits) or more");
   if (blocks.blockSize() != executor.kvBlockSize() || blocks.numBlocks() > executor.kvBlockCount()) {
     throwInvalidArgument("generate: the block allocator (" + std::to_string(blocks.numBlocks()) + " blocks of " +
                          std::to_string(blocks.blockSize()) + ") does not match the engine's KV pool (" +
@@ -67,7 +69,7 @@ const StepOutput* prefill(StepExecutor& executor, const GenerationRequest& reque
     const int64_t chunk = std::min(request.prefillChunk, int64_t(prompt.size()) - cached);
     const bool last = cached + chunk == int64_t(prompt.size());
     output = &runChunk(executor, prompt.subspan(size_t(cached), size_t(chunk)), cached, table,
-                       last ? LogitsFor::kLast : LogitsFor::kNone);
+                       last ? LogitsFor::kLast : LogitsFor::kNone, request.candidates);
     cached += chunk;
     if (isCancelled(cancel)) return nullptr;
   }
@@ -93,7 +95,8 @@ struct Decoding {
     const StepOutput* output = &prefillOutput;
     Clock::time_point decodeStart;
     for (int64_t cached = result.promptTokens;; ++cached) {
-      result.tokens.push_back(sampler.sample(output->row(0), history));
+      result.tokens.push_back(request.candidates > 0 ? sampler.sample(output->candidates.at(0), history)
+                                                     : sampler.sample(output->row(0), history));
       const int32_t id = result.tokens.back().id;
       history.push_back(id);
       if (result.tokens.size() == 1) {
@@ -117,7 +120,8 @@ struct Decoding {
         result.finishReason = FinishReason::kCancelled;
         break;
       }
-      output = &runChunk(executor, std::span(&history.back(), 1), cached, sequence.table(), LogitsFor::kLast);
+      output = &runChunk(executor, std::span(&history.back(), 1), cached, sequence.table(), LogitsFor::kLast,
+                         request.candidates);
     }
     if (!stopStrings.stopped()) show(stopStrings.push(decoder.finish()) + stopStrings.finish());
     result.decodeSeconds = secondsSince(decodeStart);

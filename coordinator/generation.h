@@ -27,6 +27,9 @@ struct GenerationRequest {
   int64_t prefillChunk = 512;    // prompt tokens per step
   int64_t maxContext = 0;        // positions the model takes; generation ends ("length") when reached
   uint64_t fallbackSeed = 0;     // for the sampler when params.seed is unset
+  // 0: sample from dense logits. K > 0: steps ask for each row's K most likely tokens (rpc/step.h), what a
+  // cluster sends back instead of the whole vocabulary; logprobs stay exact, the draw keeps to the candidates.
+  int32_t candidates = 0;
 };
 
 struct GenerationResult {

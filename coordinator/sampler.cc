@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <unordered_map>
+
+#include "common/error.h"
 
 namespace phx {
 namespace {
@@ -88,6 +91,23 @@ std::vector<Candidate> keptCandidates(std::span<const float> scaled, const Sampl
   return kept;
 }
 
+// Sampling over a row's candidates only (tokens outside them have probability 0): already few, so a full sort;
+// top-k, then top-p renormalised over what is left, then min-p.
+std::vector<Candidate> keptAmongCandidates(std::vector<Candidate> all, const SamplingParams& p) {
+  std::sort(all.begin(), all.end(), moreLikely);
+  if (p.topK > 0 && size_t(p.topK) < all.size()) all.resize(size_t(p.topK));
+  if (p.topP < 1.0f) {
+    std::vector<float> logits;
+    for (const Candidate& c : all) logits.push_back(c.logit);
+    cutToMass(all, logSumExp(logits), p.topP);
+  }
+  if (p.minP > 0.0f) {
+    const float floor = all.front().logit + std::log(p.minP);
+    std::erase_if(all, [floor](const Candidate& c) { return c.logit < floor; });
+  }
+  return all;
+}
+
 int32_t draw(std::span<const Candidate> kept, std::mt19937_64& rng) {
   float best = kept.front().logit;
   for (const Candidate& c : kept) best = std::max(best, c.logit);
@@ -106,6 +126,12 @@ int32_t drawFromAll(std::span<const float> scaled, std::mt19937_64& rng) {
     if (target <= 0.0) return int32_t(i);
   }
   return int32_t(std::max_element(scaled.begin(), scaled.end()) - scaled.begin());  // rounding left a sliver
+}
+
+std::unordered_map<int32_t, int> tokenCounts(std::span<const int32_t> history) {
+  std::unordered_map<int32_t, int> counts;
+  for (int32_t id : history) ++counts[id];
+  return counts;
 }
 
 }  // namespace
@@ -130,6 +156,41 @@ SampledToken Sampler::sample(std::span<const float> logits, std::span<const int3
     for (const Candidate& c : topCandidates(logits, params_.topLogprobs)) {
       result.topLogprobs.emplace_back(c.id, float(c.logit - total));
     }
+  }
+  return result;
+}
+
+SampledToken Sampler::sample(const LogitCandidates& row, std::span<const int32_t> history) {
+  if (row.ids.empty() || row.ids.size() != row.logits.size()) {
+    throwInvalidArgument("sampler: a candidate row has " + std::to_string(row.ids.size()) + " ids and " +
+                         std::to_string(row.logits.size()) + " logits; expected the same number, at least one");
+  }
+  std::vector<Candidate> adjusted(row.ids.size());
+  for (size_t i = 0; i < row.ids.size(); ++i) adjusted[i] = {row.ids[i], row.logits[i]};
+  if (params_.presencePenalty != 0.0f || params_.frequencyPenalty != 0.0f) {
+    const auto counts = tokenCounts(history);
+    for (Candidate& c : adjusted) {
+      const auto it = counts.find(c.id);
+      if (it != counts.end()) c.logit -= params_.presencePenalty + params_.frequencyPenalty * float(it->second);
+    }
+  }
+  SampledToken result;
+  if (params_.greedy()) {
+    result.id = std::min_element(adjusted.begin(), adjusted.end(), moreLikely)->id;
+  } else {
+    for (Candidate& c : adjusted) c.logit /= params_.temperature;
+    result.id = draw(keptAmongCandidates(std::move(adjusted), params_), rng_);
+  }
+
+  // Exact under the whole distribution: the row's log-sum-exp covers every token, not only the candidates.
+  const size_t index = size_t(std::find(row.ids.begin(), row.ids.end(), result.id) - row.ids.begin());
+  result.logprob = row.logits[index] - row.logSumExp;
+  if (params_.topLogprobs > 0) {
+    std::vector<Candidate> sorted(row.ids.size());
+    for (size_t i = 0; i < row.ids.size(); ++i) sorted[i] = {row.ids[i], row.logits[i]};
+    const size_t count = std::min(sorted.size(), size_t(params_.topLogprobs));
+    std::partial_sort(sorted.begin(), sorted.begin() + ptrdiff_t(count), sorted.end(), moreLikely);
+    for (size_t i = 0; i < count; ++i) result.topLogprobs.emplace_back(sorted[i].id, sorted[i].logit - row.logSumExp);
   }
   return result;
 }

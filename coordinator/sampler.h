@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "coordinator/sampling_params.h"
+#include "rpc/step.h"
 
 namespace phx {
 
@@ -26,6 +27,11 @@ class Sampler {
 
   // logits: [vocab] for the next position; history: the tokens generated so far (for the penalties).
   SampledToken sample(std::span<const float> logits, std::span<const int32_t> history);
+  // The same over a row's candidates only (rpc/step.h): penalties, temperature, top-k/p and min-p apply to the
+  // candidates, tokens outside them have probability 0 for the draw; logprobs stay exact (logit - logSumExp), and
+  // topLogprobs holds at most as many entries as there are candidates. Throws phx::Error (invalid argument) for an
+  // empty or ragged row.
+  SampledToken sample(const LogitCandidates& row, std::span<const int32_t> history);
 
   const SamplingParams& params() const { return params_; }
 

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "kernels/kernel_check.h"
+#include "kernels/quantize.h"
 #include "kernels/roofline.h"
 #include "kernels/threading.h"
 
@@ -40,6 +41,24 @@ void storeToken(const float* k, const float* v, const PagedKv& cache, int64_t bl
   }
 }
 
+// INT8: each head's key and value vectors quantized with their own scale, stored after the block's elements.
+void storeTokenInt8(const float* k, const float* v, const PagedKv& cache, int64_t block, int64_t slot) {
+  const KvBlockShape& s = cache.shape;
+  int8_t* keys = static_cast<int8_t*>(cache.keys) + block * cache.blockStride;
+  int8_t* values = static_cast<int8_t*>(cache.values) + block * cache.blockStride;
+  auto* keyScales = const_cast<float*>(cache.keyScales(block));
+  auto* valueScales = const_cast<float*>(cache.valueScales(block));
+  int8_t quantized[1024];
+  PHX_KERNEL_REQUIRE(s.headDim <= 1024, "writeKv: INT8 KV supports head dims up to 1024, got ", s.headDim);
+  for (int64_t g = 0; g < s.kvHeads; ++g) {
+    keyScales[g * s.blockSize + slot] = quantizeF32RowInt8(k + g * s.headDim, s.headDim, quantized);
+    int8_t* headKeys = keys + g * s.headDim * s.blockSize;
+    for (int64_t d = 0; d < s.headDim; ++d) headKeys[d * s.blockSize + slot] = quantized[d];
+    valueScales[g * s.blockSize + slot] =
+        quantizeF32RowInt8(v + g * s.headDim, s.headDim, values + (g * s.blockSize + slot) * s.headDim);
+  }
+}
+
 void requireSequence(const AttentionSequence& seq, int64_t index, const PagedKv& cache) {
   PHX_KERNEL_REQUIRE(seq.firstRow >= 0 && seq.newTokens >= 0 && seq.cachedTokens >= 0, "attention: sequence ", index,
                      " has negative rows or positions");
@@ -55,7 +74,9 @@ void requireSequence(const AttentionSequence& seq, int64_t index, const PagedKv&
 
 }  // namespace
 
-const char* kvTypeName(KvType type) { return type == KvType::kBf16 ? "bf16" : "f32"; }
+const char* kvTypeName(KvType type) {
+  return type == KvType::kInt8 ? "int8" : (type == KvType::kBf16 ? "bf16" : "f32");
+}
 
 PagedKvCache::PagedKvCache(const KvBlockShape& shape, int64_t layers, int64_t numBlocks)
     : shape_(shape), layers_(layers), numBlocks_(numBlocks) {
@@ -63,14 +84,14 @@ PagedKvCache::PagedKvCache(const KvBlockShape& shape, int64_t layers, int64_t nu
   PHX_KERNEL_REQUIRE(shape.kvHeads > 0 && shape.headDim > 0 && shape.blockSize > 0 && layers > 0 && numBlocks > 0,
                      "PagedKvCache: kv heads ", shape.kvHeads, ", head dim ", shape.headDim, ", block size ",
                      shape.blockSize, ", layers ", layers, " and blocks ", numBlocks, " must all be positive");
-  storage_ = AlignedBuffer(size_t(layers * 2 * numBlocks * shape.elementsPerBlock() * shape.elementBytes()));
+  storage_ = AlignedBuffer(size_t(layers * 2 * numBlocks * shape.blockStrideElements() * shape.elementBytes()));
 }
 
 PagedKv PagedKvCache::layer(int64_t index) {
   PHX_KERNEL_REQUIRE(index >= 0 && index < layers_, "PagedKvCache: layer ", index, " of ", layers_);
-  int64_t perHalf = numBlocks_ * shape_.elementsPerBlock() * shape_.elementBytes();
+  int64_t perHalf = numBlocks_ * shape_.blockStrideElements() * shape_.elementBytes();
   char* base = storage_.as<char>() + index * 2 * perHalf;
-  return PagedKv{shape_, base, base + perHalf, shape_.elementsPerBlock(), numBlocks_};
+  return PagedKv{shape_, base, base + perHalf, shape_.blockStrideElements(), numBlocks_};
 }
 
 namespace kernel_detail {
@@ -101,7 +122,9 @@ void writeKv(const float* k, const float* v, int64_t kvStride, const AttentionSe
         int64_t block = seq.blockTable[position / s.blockSize];
         const float* kRow = k + (seq.firstRow + t) * kvStride;
         const float* vRow = v + (seq.firstRow + t) * kvStride;
-        if (s.type == KvType::kBf16) {
+        if (s.type == KvType::kInt8) {
+          storeTokenInt8(kRow, vRow, cache, block, position % s.blockSize);
+        } else if (s.type == KvType::kBf16) {
           storeToken<uint16_t>(kRow, vRow, cache, block, position % s.blockSize);
         } else {
           storeToken<float>(kRow, vRow, cache, block, position % s.blockSize);

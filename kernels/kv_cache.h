@@ -5,7 +5,11 @@
 //                                          q·k for 16 keys is headDim FMAs with no horizontal sums)
 //   values [kvHeads][blockSize][headDim]
 // Elements are BF16 (default: half the memory and the bandwidth of decode attention; K and V rounded to nearest
-// even, as a BF16 model's own activations are) or F32.
+// even, as a BF16 model's own activations are), F32, or INT8: each token's key (and value) vector of each head
+// quantized symmetrically (kernels/quantize.h) with its own f32 scale; a block then ends with the scales,
+//   scales [kvHeads][blockSize] f32   (after the keys of the block, and after its values: 16 consecutive keys'
+//                                      scales are one vector, as their dimensions are)
+// so keys and values each take headDim + 4 bytes per token and head: a quarter of F32 plus 4 bytes.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +18,7 @@
 
 namespace phx {
 
-enum class KvType : uint8_t { kF32, kBf16 };
+enum class KvType : uint8_t { kF32, kBf16, kInt8 };
 
 const char* kvTypeName(KvType type);
 
@@ -25,7 +29,11 @@ struct KvBlockShape {
   KvType type = KvType::kBf16;
 
   int64_t elementsPerBlock() const { return kvHeads * headDim * blockSize; }  // keys (or values) of one block
-  int64_t elementBytes() const { return type == KvType::kBf16 ? 2 : 4; }
+  int64_t elementBytes() const { return type == KvType::kInt8 ? 1 : (type == KvType::kBf16 ? 2 : 4); }
+  // INT8: the per-token-per-head scales at the end of each block's keys (and values).
+  int64_t scaleBytesPerBlock() const { return type == KvType::kInt8 ? kvHeads * blockSize * 4 : 0; }
+  // Elements from one block to the next (for INT8, elements are bytes and the scales sit in between).
+  int64_t blockStrideElements() const { return elementsPerBlock() + scaleBytesPerBlock() / elementBytes(); }
 };
 
 // One layer's cache: block b's keys at keys + b * blockStride elements, its values at values + b * blockStride.
@@ -34,6 +42,14 @@ struct PagedKv {
   void* keys = nullptr;
   void* values = nullptr;
   int64_t blockStride = 0;  // elements from one block to the next (>= shape.elementsPerBlock())
+
+  // INT8: the scales of block b's keys (values): [kvHeads][blockSize] f32.
+  const float* keyScales(int64_t block) const {
+    return reinterpret_cast<const float*>(static_cast<const int8_t*>(keys) + block * blockStride + shape.elementsPerBlock());
+  }
+  const float* valueScales(int64_t block) const {
+    return reinterpret_cast<const float*>(static_cast<const int8_t*>(values) + block * blockStride + shape.elementsPerBlock());
+  }
   int64_t numBlocks = 0;
 };
 

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "kernels/kernel_check.h"
+#include "kernels/matmul_int8.h"
 #include "kernels/matmul_paths.h"
 #include "kernels/roofline.h"
 
@@ -64,6 +65,7 @@ void setMatmulCompute(MatmulCompute compute) {
 
 const char* matmulPathName(int64_t m, const PackedWeight& w) {
   using namespace matmul_detail;
+  if (w.type() == WeightType::kInt8) return int8PathName(int8Path());
   if (w.type() == WeightType::kF32) return m <= kFmaTileRows ? "f32-stream" : "f32-panel";
   if (matmulCompute() == MatmulCompute::kBf16Dot) return m <= kDotTileRows ? "bf16dot-stream" : "bf16dot-chunked";
   return m <= kWidenTileRows ? "f32fma-widen-stream" : "f32fma-widen-panel";
@@ -74,6 +76,7 @@ void matmul(const float* x, int64_t m, const PackedWeight& w, float* y) { matmul
 void matmul(const float* x, int64_t ldx, int64_t m, const PackedWeight& w, float* y, int64_t ldy) {
   requireMatmulArgs(x, ldx, m, w, y, ldy);
   if (m == 0) return;
+  if (w.type() == WeightType::kInt8) return matmul_detail::matmulInt8(x, ldx, m, w, y, ldy);
   if (w.type() == WeightType::kBf16 && matmulCompute() == MatmulCompute::kBf16Dot) {
     matmul_detail::matmulBf16Dot(x, ldx, m, w, y, ldy);
   } else {

@@ -12,7 +12,8 @@
 namespace phx::matmul_detail {
 
 void roundRowsToBf16(const float* x, int64_t ldx, int64_t m, int64_t cols, int64_t paddedCols, uint16_t* out) {
-  parallelFor(m, 16, [&](int64_t begin, int64_t end) {
+  // A few rows a thread: a decode batch of 16 rounds on both threads (rows are 10-70 KiB each).
+  parallelFor(m, 4, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const float* row = x + i * ldx;
       uint16_t* dst = out + i * paddedCols;
@@ -32,17 +33,30 @@ void roundRowsToBf16(const float* x, int64_t ldx, int64_t m, int64_t cols, int64
 
 namespace {
 
+// Weight bytes [next, end) to pull into L2 while a tile computes, spread evenly over its k pairs (see dotBlock).
+struct PrefetchRange {
+  const char* next = nullptr;
+  const char* end = nullptr;
+};
+
 // y[R, 64] (+)= xPairs[R, pairs] · chunk, where chunk is `pairs` k pairs of one 64-row weight block.
 template <int R>
 void dotTile(const uint32_t* xPairs, int64_t ldPairs, const uint16_t* chunk, int64_t pairs, float* y, int64_t ldy,
-             const BlockMasks& masks, bool accumulate) {
+             const BlockMasks& masks, bool accumulate, PrefetchRange prefetch) {
   __m512 acc[R][4];
   for (int i = 0; i < R; ++i) {
     for (int j = 0; j < 4; ++j) {
       acc[i][j] = accumulate ? _mm512_maskz_loadu_ps(masks.group[j], y + i * ldy + 16 * j) : _mm512_setzero_ps();
     }
   }
+  // Bresenham-style: after pair p, (p + 1) * lines / pairs lines have been requested.
+  int64_t lines = (prefetch.end - prefetch.next) / 64;
+  int64_t credit = 0;
   for (int64_t p = 0; p < pairs; ++p) {
+    for (credit += lines; credit >= pairs; credit -= pairs) {
+      _mm_prefetch(prefetch.next, _MM_HINT_T1);
+      prefetch.next += 64;
+    }
     const uint16_t* wp = chunk + p * 128;
     __m512bh w[4];
     for (int j = 0; j < 4; ++j) w[j] = (__m512bh)_mm512_load_si512(wp + 32 * j);
@@ -57,23 +71,45 @@ void dotTile(const uint32_t* xPairs, int64_t ldPairs, const uint16_t* chunk, int
 }
 
 using DotTileFn = void (*)(const uint32_t*, int64_t, const uint16_t*, int64_t, float*, int64_t, const BlockMasks&,
-                           bool);
+                           bool, PrefetchRange);
 constexpr DotTileFn kDotTiles[kDotTileRows + 1] = {nullptr,     dotTile<1>, dotTile<2>, dotTile<3>,
                                                    dotTile<4>, dotTile<5>, dotTile<6>};
 
-// Rows [rowBegin, rowEnd) of y against weight block `block`. A single tile streams all of K at once (decode);
-// several tiles walk K in L1-sized chunks, every tile reusing the chunk, partial sums kept in y.
+// Rows [rowBegin, rowEnd) of y against weight block `block`. A single tile streams all of K at once (decode: the
+// hardware prefetcher keeps up with one pass). Several tiles walk K in L2-sized chunks that every tile reuses,
+// partial sums kept in y (exact: each output element still adds its k pairs in order, in one accumulator). Were
+// each chunk fetched by its first tile alone, that tile would need memory at several times the average rate and
+// stall; instead every tile prefetches its share of the next chunk (or of `nextBlock` after the last one), so the
+// weight stream from memory runs evenly under all of the block's arithmetic.
 void dotBlock(const uint32_t* xPairs, int64_t pairs, const PackedWeight& w, int64_t block, int64_t rowBegin,
-              int64_t rowEnd, float* y, int64_t ldy) {
+              int64_t rowEnd, float* y, int64_t ldy, const uint16_t* nextBlock) {
   const uint16_t* base = w.bf16Block(block);
   BlockMasks masks = blockMasks(std::min<int64_t>(kMatmulRowBlock, w.rows() - block * kMatmulRowBlock));
   float* yBlock = y + block * kMatmulRowBlock;
-  int64_t chunkPairs = rowEnd - rowBegin <= kDotTileRows ? pairs : kDotChunkPairs;
-  for (int64_t p0 = 0; p0 < pairs; p0 += chunkPairs) {
-    int64_t chunk = std::min(chunkPairs, pairs - p0);
-    for (int64_t i = rowBegin; i < rowEnd; i += kDotTileRows) {
-      int rows = int(std::min<int64_t>(kDotTileRows, rowEnd - i));
-      kDotTiles[rows](xPairs + i * pairs + p0, pairs, base + p0 * 128, chunk, yBlock + i * ldy, ldy, masks, p0 > 0);
+  int64_t rows = rowEnd - rowBegin;
+  if (rows <= kDotTileRows) {
+    kDotTiles[rows](xPairs + rowBegin * pairs, pairs, base, pairs, yBlock + rowBegin * ldy, ldy, masks, false, {});
+    return;
+  }
+  // Tiles of nearly equal height (16 rows: 6, 5, 5): each then prefetches and computes at about the same rate.
+  int64_t tiles = (rows + kDotTileRows - 1) / kDotTileRows;
+  constexpr int64_t kPairElements = kMatmulRowBlock * 2;  // one k pair of the block's 64 rows
+  constexpr int64_t kLineBytes = 64;
+  for (int64_t p0 = 0; p0 < pairs; p0 += kDotChunkPairs) {
+    int64_t chunk = std::min(kDotChunkPairs, pairs - p0);
+    bool last = p0 + chunk == pairs;
+    const uint16_t* next = last ? nextBlock : base + (p0 + chunk) * kPairElements;
+    int64_t nextPairs = next == nullptr ? 0 : std::min(kDotChunkPairs, last ? pairs : pairs - p0 - chunk);
+    int64_t nextBytes = nextPairs * kPairElements * 2;
+    int64_t shareBytes = (nextBytes / kLineBytes + tiles - 1) / tiles * kLineBytes;
+    for (int64_t t = 0; t < tiles; ++t) {
+      int64_t i = rowBegin + t * rows / tiles;
+      int64_t tileRows = rowBegin + (t + 1) * rows / tiles - i;
+      const char* shareBase = reinterpret_cast<const char*>(next);
+      PrefetchRange share{shareBase + std::min(nextBytes, t * shareBytes),
+                          shareBase + std::min(nextBytes, (t + 1) * shareBytes)};
+      kDotTiles[tileRows](xPairs + i * pairs + p0, pairs, base + p0 * kPairElements, chunk, yBlock + i * ldy, ldy,
+                          masks, p0 > 0, share);
     }
   }
 }
@@ -94,7 +130,8 @@ void matmulBf16Dot(const float* x, int64_t ldx, int64_t m, const PackedWeight& w
       IndexRange tileRange = splitRange(tiles, int(parts), int(item % parts));
       int64_t rowBegin = tileRange.begin * kDotTileRows;
       int64_t rowEnd = std::min(m, tileRange.end * kDotTileRows);
-      if (rowBegin < rowEnd) dotBlock(xPairs, pairs, w, item / parts, rowBegin, rowEnd, y, ldy);
+      const uint16_t* nextBlock = item + 1 < end ? w.bf16Block((item + 1) / parts) : nullptr;
+      if (rowBegin < rowEnd) dotBlock(xPairs, pairs, w, item / parts, rowBegin, rowEnd, y, ldy, nextBlock);
     }
   });
 }

@@ -8,7 +8,7 @@
 namespace phx::matmul_detail {
 
 inline constexpr int kDotTileRows = 6;          // rows of x per vdpbf16ps tile: 6 x 4 accumulators
-inline constexpr int64_t kDotChunkPairs = 100000;  // k pairs per weight chunk reused from L1: 128 x 128 B = 16 KiB
+inline constexpr int64_t kDotChunkPairs = 512;  // k pairs per weight chunk reused from L2: 512 x 256 B = 128 KiB
 inline constexpr int kWidenTileRows = 4;        // rows per in-register-widening tile (decode in f32 mode)
 inline constexpr int kFmaTileRows = 6;          // rows per f32 panel tile
 inline constexpr int64_t kFmaChunkCols = 64;    // k per widened f32 chunk: 64 x 256 B = 16 KiB

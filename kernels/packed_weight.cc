@@ -1,9 +1,11 @@
 #include "kernels/packed_weight.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "kernels/kernel_check.h"
+#include "kernels/quantize.h"
 #include "kernels/threading.h"
 
 namespace phx {
@@ -40,12 +42,27 @@ void packF32Block(const float* const* rowPtrs, int64_t cols, int64_t paddedCols,
   }
 }
 
+// INT8: dst[q][n][4] = row n's elements 4q .. 4q+3; returns nothing, the row sums are taken by the caller.
+void packInt8Block(const int8_t* const* rowPtrs, int64_t cols, int64_t paddedCols, int8_t* dst) {
+  for (int64_t q = 0; q < paddedCols / 4; ++q) {
+    int8_t* out = dst + q * 4 * kMatmulRowBlock;
+    for (int64_t n = 0; n < kMatmulRowBlock; ++n) {
+      const int8_t* row = rowPtrs[n];
+      for (int64_t i = 0; i < 4; ++i) {
+        const int64_t k = 4 * q + i;
+        out[4 * n + i] = (row != nullptr && k < cols) ? row[k] : 0;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 const char* weightTypeName(WeightType type) {
   switch (type) {
     case WeightType::kF32: return "f32";
     case WeightType::kBf16: return "bf16";
+    case WeightType::kInt8: return "int8";
   }
   return "?";
 }
@@ -56,7 +73,13 @@ PackedWeight::PackedWeight(WeightType type, int64_t rows, int64_t cols)
       cols_(cols),
       paddedRows_(roundUp(rows, kMatmulRowBlock)),
       paddedCols_(roundUp(cols, kMatmulColBlock)),
-      storage_(size_t(paddedRows_) * size_t(paddedCols_) * (type == WeightType::kBf16 ? 2 : 4)) {}
+      storage_(size_t(paddedRows_) * size_t(paddedCols_) *
+               (type == WeightType::kInt8 ? 1 : (type == WeightType::kBf16 ? 2 : 4))) {
+  if (type == WeightType::kInt8) {
+    rowScales_ = AlignedBuffer(size_t(paddedRows_) * sizeof(float));
+    rowSums_ = AlignedBuffer(size_t(paddedRows_) * sizeof(int32_t));
+  }
+}
 
 PackedWeight PackedWeight::packBf16(const uint16_t* w, int64_t rows, int64_t cols, int64_t rowStride) {
   PHX_KERNEL_REQUIRE(w != nullptr, "packBf16: null weight");
@@ -105,12 +128,60 @@ PackedWeight PackedWeight::packF32Rows(int64_t rows, int64_t cols, const F32RowS
   return packed;
 }
 
+PackedWeight PackedWeight::packInt8Rows(int64_t rows, int64_t cols, const Int8RowSource& rowSource,
+                                       const float* scales) {
+  requireShape("packInt8", rows, cols);
+  PHX_KERNEL_REQUIRE(scales != nullptr, "packInt8: null scales");
+  PackedWeight packed(WeightType::kInt8, rows, cols);
+  std::vector<const int8_t*> rowPtrs(size_t(packed.paddedRows_), nullptr);
+  for (int64_t r = 0; r < rows; ++r) {
+    rowPtrs[size_t(r)] = rowSource(r);
+    PHX_KERNEL_REQUIRE(rowPtrs[size_t(r)] != nullptr, "packInt8: row ", r, " has no data");
+    PHX_KERNEL_REQUIRE(scales[r] >= 0.0f && scales[r] < 1e30f, "packInt8: row ", r, " has scale ", scales[r],
+                       " (expected a finite value >= 0)");
+  }
+  int8_t* base = packed.storage_.as<int8_t>();
+  float* rowScales = packed.rowScales_.as<float>();
+  int32_t* rowSums = packed.rowSums_.as<int32_t>();
+  parallelFor(packed.rowBlocks(), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      packInt8Block(&rowPtrs[size_t(b * kMatmulRowBlock)], cols, packed.paddedCols_, base + b * packed.paddedCols_ * 64);
+      for (int64_t r = b * kMatmulRowBlock; r < std::min(rows, (b + 1) * kMatmulRowBlock); ++r) {
+        int32_t sum = 0;
+        for (int64_t k = 0; k < cols; ++k) sum += rowPtrs[size_t(r)][k];
+        rowSums[r] = sum;
+        rowScales[r] = scales[r];
+      }
+    }
+  });
+  return packed;
+}
+
+PackedWeight PackedWeight::quantizeBf16Rows(int64_t rows, int64_t cols, const Bf16RowSource& rowSource) {
+  requireShape("quantizeBf16", rows, cols);
+  std::vector<const uint16_t*> sources(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) {
+    sources[size_t(r)] = rowSource(r);
+    PHX_KERNEL_REQUIRE(sources[size_t(r)] != nullptr, "quantizeBf16: row ", r, " has no data");
+  }
+  // A whole int8 copy of the rows: half the BF16 source the caller holds (one loader piece at a time).
+  std::vector<int8_t> quantized(static_cast<size_t>(rows * cols));
+  std::vector<float> scales(static_cast<size_t>(rows));
+  parallelFor(rows, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      scales[size_t(r)] = quantizeBf16RowInt8(sources[size_t(r)], cols, quantized.data() + r * cols);
+    }
+  });
+  return packInt8Rows(rows, cols, [&](int64_t row) { return quantized.data() + row * cols; }, scales.data());
+}
+
 float PackedWeight::at(int64_t row, int64_t col) const {
   PHX_KERNEL_REQUIRE(row >= 0 && row < rows_ && col >= 0 && col < cols_, "PackedWeight::at: (", row, ", ", col,
                      ") is outside [", rows_, ", ", cols_, "]");
   int64_t block = row / kMatmulRowBlock;
   int64_t n = row % kMatmulRowBlock;
   if (type_ == WeightType::kF32) return f32Block(block)[col * 64 + n];
+  if (type_ == WeightType::kInt8) return rowScales()[row] * float(int8Block(block)[(col / 4) * 256 + n * 4 + col % 4]);
   uint32_t bits = uint32_t(bf16Block(block)[(col / 2) * 128 + n * 2 + col % 2]) << 16;
   float value;
   std::memcpy(&value, &bits, sizeof value);

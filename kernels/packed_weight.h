@@ -9,6 +9,10 @@
 // One 64-byte load is then 16 rows x 2 k of BF16 pairs, exactly vdpbf16ps' operand, and the BF16 layout is
 // oneDNN's BA16a64b2a for the K x N weight (its "any" choice for bf16 brgemm here), the F32 one its BA16a64b.
 // A tensor-parallel split that keeps a rank's rows a multiple of 64 wastes no padding.
+//
+// INT8 (per-output-channel symmetric, kernels/quantize.h): [rows/64][cols/4][64][4] int8, element (n, k) at
+//   (n/64)*cols*64 + (k/4)*256 + (n%64)*4 + k%4: one 64-byte load is 16 rows x 4 k, vpdpbusd's s8 operand;
+//   plus per row the f32 scale (w ~ scale * q) and the int32 sum of its q (for the u8 activations' zero point).
 #pragma once
 
 #include <cstdint>
@@ -18,7 +22,7 @@
 
 namespace phx {
 
-enum class WeightType : uint8_t { kF32, kBf16 };  // INT8 joins here: the matmul dispatches on the weight's type
+enum class WeightType : uint8_t { kF32, kBf16, kInt8 };  // the matmul dispatches on the weight's type
 
 const char* weightTypeName(WeightType type);
 
@@ -29,6 +33,7 @@ class PackedWeight {
  public:
   using Bf16RowSource = std::function<const uint16_t*(int64_t row)>;  // row r's `cols` BF16 bit patterns
   using F32RowSource = std::function<const float*(int64_t row)>;
+  using Int8RowSource = std::function<const int8_t*(int64_t row)>;  // row r's `cols` quantized values
 
   PackedWeight() = default;
 
@@ -40,6 +45,13 @@ class PackedWeight {
   // Rows gathered from anywhere (a rank's Q|K|V rows, or its gate then up rows): rowSource(r) for r in [0, rows).
   static PackedWeight packBf16Rows(int64_t rows, int64_t cols, const Bf16RowSource& rowSource);
   static PackedWeight packF32Rows(int64_t rows, int64_t cols, const F32RowSource& rowSource);
+  // INT8 rows already quantized (a quantized checkpoint): scales [rows], w[r, k] ~ scales[r] * q[r, k].
+  static PackedWeight packInt8Rows(int64_t rows, int64_t cols, const Int8RowSource& rowSource, const float* scales);
+  // BF16 rows quantized here (quantizeBf16RowInt8 per row), then packed as packInt8Rows would.
+  static PackedWeight quantizeBf16Rows(int64_t rows, int64_t cols, const Bf16RowSource& rowSource);
+  static PackedWeight quantizeBf16(const uint16_t* w, int64_t rows, int64_t cols) {
+    return quantizeBf16Rows(rows, cols, [w, cols](int64_t row) { return w + row * cols; });
+  }
 
   WeightType type() const { return type_; }
   int64_t rows() const { return rows_; }
@@ -47,12 +59,16 @@ class PackedWeight {
   int64_t paddedRows() const { return paddedRows_; }
   int64_t paddedCols() const { return paddedCols_; }
   int64_t rowBlocks() const { return paddedRows_ / kMatmulRowBlock; }
-  size_t bytes() const { return storage_.bytes(); }
+  size_t bytes() const { return storage_.bytes() + rowScales_.bytes() + rowSums_.bytes(); }
   bool empty() const { return rows_ == 0; }
 
   // Block b (rows [64b, 64b + 64)): paddedCols() * 64 elements of the weight's dtype.
   const uint16_t* bf16Block(int64_t block) const { return storage_.as<uint16_t>() + block * paddedCols_ * 64; }
   const float* f32Block(int64_t block) const { return storage_.as<float>() + block * paddedCols_ * 64; }
+  const int8_t* int8Block(int64_t block) const { return storage_.as<int8_t>() + block * paddedCols_ * 64; }
+  // INT8 only, [paddedRows()] each (0 for padding rows): the dequantization scale and sum_k q[n, k].
+  const float* rowScales() const { return rowScales_.as<float>(); }
+  const int32_t* rowSums() const { return rowSums_.as<int32_t>(); }
   const void* data() const { return storage_.data(); }
 
   // One element as f32, for tests and debugging.
@@ -67,6 +83,8 @@ class PackedWeight {
   int64_t paddedRows_ = 0;
   int64_t paddedCols_ = 0;
   AlignedBuffer storage_;
+  AlignedBuffer rowScales_;  // INT8: f32 [paddedRows]
+  AlignedBuffer rowSums_;    // INT8: int32 [paddedRows]
 };
 
 }  // namespace phx

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/kernel_check.h"
@@ -38,6 +39,9 @@ struct WorkItem {
 
 inline __m512 load16(const float* p, __mmask16 mask) { return _mm512_maskz_loadu_ps(mask, p); }
 inline __m512 load16(const uint16_t* p, __mmask16 mask) { return vec::maskLoadBf16(mask, p); }
+inline __m512 load16(const int8_t* p, __mmask16 mask) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, p)));
+}
 
 // scores[r] = q_r · keys for one group of up to 16 keys: keysT points at the group's first key of dimension 0;
 // dimension d is blockSize elements further. One key vector load serves all R queries.
@@ -113,12 +117,23 @@ void attendTile(const Query* queries, const WorkItem& item, const AttentionSeque
     int64_t offset = seq.blockTable[blk] * cache.blockStride + headOffset;
     const T* keysT = static_cast<const T*>(cache.keys) + offset;
     const T* values = static_cast<const T*>(cache.values) + offset;
+    // INT8: the 16 keys' (values') scales of this head, beside their dimensions in the block.
+    const float* keyScales = nullptr;
+    const float* valueScales = nullptr;
+    if constexpr (std::is_same_v<T, int8_t>) {
+      keyScales = cache.keyScales(seq.blockTable[blk]) + item.kvHead * s.blockSize;
+      valueScales = cache.valueScales(seq.blockTable[blk]) + item.kvHead * s.blockSize;
+    }
     if ((blk + 1) * s.blockSize <= lastPosition) prefetchHead<T>(cache, seq.blockTable[blk + 1], headOffset);
     for (int64_t j0 = 0; j0 < s.blockSize && blk * s.blockSize + j0 <= lastPosition; j0 += 16) {
       int64_t firstKey = blk * s.blockSize + j0;
       int keys = int(std::min({int64_t(16), s.blockSize - j0, lastPosition - firstKey + 1}));
       __m512 scores[R];
       scoreGroup<T, R>(queries, keysT + j0, s.blockSize, s.headDim, vec::firstLanes(keys), scores);
+      if constexpr (std::is_same_v<T, int8_t>) {
+        const __m512 scale = _mm512_maskz_loadu_ps(vec::firstLanes(keys), keyScales + j0);
+        for (int r = 0; r < R; ++r) scores[r] = _mm512_mul_ps(scores[r], scale);
+      }
       for (int r = 0; r < R; ++r) {
         // The first key is position 0 <= every query's position, so runningMax is finite after the first group.
         __mmask16 visible = vec::firstLanes(std::min<int64_t>(keys, queries[r].position - firstKey + 1));
@@ -127,8 +142,11 @@ void attendTile(const Query* queries, const WorkItem& item, const AttentionSeque
         float newMax = std::max(runningMax[r], groupMax);
         correction[r] = newMax == runningMax[r] ? 1.0f : std::exp(runningMax[r] - newMax);
         __m512 weights = _mm512_maskz_mov_ps(visible, vec::exp(_mm512_sub_ps(scaled, _mm512_set1_ps(newMax))));
-        _mm512_store_ps(p[r], weights);
         runningSum[r] = runningSum[r] * correction[r] + vec::sum(weights);
+        if constexpr (std::is_same_v<T, int8_t>) {  // the values' scales folded into their weights
+          weights = _mm512_mul_ps(weights, _mm512_maskz_loadu_ps(vec::firstLanes(keys), valueScales + j0));
+        }
+        _mm512_store_ps(p[r], weights);
         runningMax[r] = newMax;
       }
       accumulateValues<T, R>(acc, s.headDim, correction, p, keys, values + j0 * s.headDim);
@@ -162,7 +180,9 @@ void runItem(const WorkItem& item, const std::vector<int32_t>& groupHeads, const
   auto* acc = static_cast<float*>(threadScratch(ScratchSlot::kAttention, size_t(kTileQueries * heads.headDim) * 4));
   for (size_t i = 0; i < queries.size(); i += kTileQueries) {
     int count = int(std::min<size_t>(kTileQueries, queries.size() - i));
-    if (cache.shape.type == KvType::kBf16) {
+    if (cache.shape.type == KvType::kInt8) {
+      kTiles<int8_t>[count](&queries[i], item, seq, cache, heads.scale, acc);
+    } else if (cache.shape.type == KvType::kBf16) {
       kTiles<uint16_t>[count](&queries[i], item, seq, cache, heads.scale, acc);
     } else {
       kTiles<float>[count](&queries[i], item, seq, cache, heads.scale, acc);

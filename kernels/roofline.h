@@ -10,6 +10,7 @@ namespace phx {
 struct CpuFeatures {
   bool avx512 = false;      // F, BW, VL, DQ: every kernel needs these
   bool avx512Bf16 = false;  // vdpbf16ps / vcvtne2ps2bf16
+  bool avx512Vnni = false;  // vpdpbusd (u8 x s8 -> int32): the INT8 W8A8 matmul
 };
 
 CpuFeatures cpuFeatures();
@@ -21,6 +22,8 @@ void requireKernelIsa();
 double measurePeakF32Gflops(int threads, double seconds = 0.2);
 // GFLOP/s of vdpbf16ps (4 flops a 32-bit lane); 0 where the CPU has no AVX512_BF16.
 double measurePeakBf16DotGflops(int threads, double seconds = 0.2);
+// GOP/s of vpdpbusd (64 u8 x s8 multiply-adds = 128 ops per 512-bit instruction); 0 without AVX512_VNNI.
+double measurePeakVnniGops(int threads, double seconds = 0.2);
 // GB/s read by `threads` threads streaming a `bytes` buffer `reps` times: the median pass. The buffer is written
 // once first so that its pages are real.
 double measureReadBandwidthGBs(int threads, size_t bytes = size_t(4) << 30, int reps = 5);

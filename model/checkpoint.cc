@@ -126,12 +126,26 @@ std::vector<TensorInfo> matchConfig(std::map<std::string, TensorInfo> found, con
                              shapeText(tensor.shape) + " but " + configPath.string() + " implies " +
                              shapeText(spec.shape));
     }
-    if (!isComputableDType(tensor.dtype)) {
+    // An INT8 matrix (`phalanx quantize`, docs/int8.md) brings its per-row F32 scales as "<name>_scale" [rows].
+    const bool quantized = tensor.dtype == DType::kI8 && spec.shape.size() == 2;
+    if (!quantized && !isComputableDType(tensor.dtype)) {
       throwInvalidCheckpoint(tensor.file.string() + ": tensor " + quoted(spec.name) + " has dtype " +
-                             std::string(dtypeName(tensor.dtype)) + "; weights must be BF16, F16 or F32");
+                             std::string(dtypeName(tensor.dtype)) + "; weights must be BF16, F16 or F32 (or I8 " +
+                             "matrices with F32 \"_scale\" rows)");
     }
     ordered.push_back(tensor);
-    found.erase(it);
+    found.erase(it);  // `tensor` dangles from here
+    if (quantized) {
+      const auto scale = found.find(spec.name + "_scale");
+      if (scale == found.end() || scale->second.dtype != DType::kF32 ||
+          scale->second.shape != std::vector<int64_t>{spec.shape[0]}) {
+        throwInvalidCheckpoint(ordered.back().file.string() + ": INT8 tensor " + quoted(spec.name) +
+                               " needs an F32 tensor " + quoted(spec.name + "_scale") + " of shape [" +
+                               std::to_string(spec.shape[0]) + "]");
+      }
+      ordered.push_back(scale->second);
+      found.erase(scale);
+    }
   }
   // What is left is not part of the model config.json describes. A stray tensor usually means the two disagree
   // (more layers, a bias, a tied head): computing without it would be silently wrong, so it is an error. The one

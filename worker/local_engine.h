@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "rpc/communicator.h"
 #include "worker/kv_cache.h"
@@ -19,7 +21,16 @@ struct LocalEngineOptions {
   int64_t maxStepTokens = 512;
   int threads = 0;               // 0: OpenMP's default
   LoadProgress progress;         // optional
+  // Matrices as kBf16 or kInt8 (quantized while loading); unset: the checkpoint's own (INT8 for a checkpoint
+  // written by `phalanx quantize`, else BF16).
+  std::optional<WeightType> weightType;
+  KvType kvType = KvType::kBf16;
 };
+
+// "--dtype" values: "bf16", "int8", or "auto" (nullopt: the checkpoint's own). "--kv-dtype": "bf16", "int8",
+// "f32". Throw phx::Error (invalid argument) naming the flag and the accepted values.
+std::optional<WeightType> parseWeightDtype(const std::string& name);
+KvType parseKvDtype(const std::string& name);
 
 class LocalEngine {
  public:
@@ -33,6 +44,7 @@ class LocalEngine {
   const KvCache& cache() const { return *cache_; }
   ModelRunner& runner() { return *runner_; }
   double loadSeconds() const { return loadSeconds_; }
+  WeightType weightType() const { return weightType_; }
 
  private:
   LocalEngine() = default;
@@ -42,6 +54,7 @@ class LocalEngine {
   std::unique_ptr<KvCache> cache_;
   std::unique_ptr<ModelRunner> runner_;
   double loadSeconds_ = 0;
+  WeightType weightType_ = WeightType::kBf16;
 };
 
 }  // namespace phx

@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "kernels/threading.h"
+#include "worker/logit_candidates.h"
 
 namespace phx {
 namespace {
@@ -56,6 +57,10 @@ const StepOutput& ModelRunner::run(const StepBatch& batch) {
     throwInvalidArgument("model runner: the step carries " + std::to_string(layout.tokenCount) +
                          " tokens, more than the " + std::to_string(options_.maxStepTokens) + " it was sized for");
   }
+  if (batch.candidates < 0) {
+    throwInvalidArgument("model runner: the step asks for " + std::to_string(batch.candidates) +
+                         " candidates per row; expected 0 (dense logits) or more");
+  }
   // Per step rather than once: runners with different thread counts may share the process (the thread tests).
   if (options_.threads > 0) setKernelThreads(options_.threads);
   ops::ProfileScope profiling(profile_);
@@ -65,11 +70,12 @@ const StepOutput& ModelRunner::run(const StepBatch& batch) {
     decoderLayer(weights_.layers[i], geometry_, step, hidden_.data());
   }
   if (weights_.shard.lastStage) {
-    computeLogits(layout);
+    computeLogits(layout, batch.candidates);
   } else {
     comm_.send(options_.nextStagePeer, asBytes(hidden_.data(), layout.tokenCount * config.hiddenSize));
     output_.rows = 0;
     output_.logits.clear();
+    output_.candidates.clear();
   }
   return output_;
 }
@@ -86,7 +92,7 @@ void ModelRunner::embedOrReceive(const StepBatch& batch, int64_t tokens) {
   if (vocab.count < weights_.config.vocabSize) comm_.allReduceSum({hidden_.data(), size_t(tokens * hidden)});
 }
 
-void ModelRunner::computeLogits(const StepLayout& layout) {
+void ModelRunner::computeLogits(const StepLayout& layout, int32_t candidates) {
   const int64_t hidden = weights_.config.hiddenSize;
   const int64_t rows = int64_t(layout.logitTokens.size());
   for (int64_t r = 0; r < rows; ++r) {
@@ -96,8 +102,18 @@ void ModelRunner::computeLogits(const StepLayout& layout) {
   ops::rmsNorm(logitInputs_.data(), rows, hidden, weights_.finalNorm, weights_.config.rmsNormEps,
                logitInputs_.data());
   output_.rows = rows;
-  output_.logits.resize(size_t(rows * output_.vocabCount));
-  if (rows > 0) ops::matmul(logitInputs_.data(), rows, weights_.lmHead, output_.logits.data());
+  // Candidates are computed from the same dense slice, so a LocalEngine and a cluster answer alike.
+  std::vector<float>& dense = candidates > 0 ? denseLogits_ : output_.logits;
+  dense.resize(size_t(rows * output_.vocabCount));
+  if (rows > 0) ops::matmul(logitInputs_.data(), rows, weights_.lmHead, dense.data());
+  output_.candidates.clear();
+  if (candidates > 0) {
+    output_.logits.clear();
+    for (int64_t r = 0; r < rows; ++r) {
+      const std::span<const float> row(dense.data() + r * output_.vocabCount, size_t(output_.vocabCount));
+      output_.candidates.push_back(topLogitCandidates(row, output_.vocabBegin, candidates));
+    }
+  }
 }
 
 }  // namespace phx

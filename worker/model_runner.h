@@ -40,7 +40,8 @@ class ModelRunner final : public StepExecutor {
 
  private:
   void embedOrReceive(const StepBatch& batch, int64_t tokens);
-  void computeLogits(const StepLayout& layout);
+  // Dense logits of the vocab slice, or (candidates > 0) each row's top candidates.
+  void computeLogits(const StepLayout& layout, int32_t candidates);
 
   const ShardWeights& weights_;
   KvCache& cache_;
@@ -51,6 +52,7 @@ class ModelRunner final : public StepExecutor {
   RopeTable rope_;
   std::vector<float> hidden_;       // [maxStepTokens, hidden]: the residual stream
   std::vector<float> logitInputs_;  // [maxStepTokens, hidden]: final-normed rows of the logit tokens
+  std::vector<float> denseLogits_;  // [rows, vocabCount]: the slice's logits when the step asks for candidates
   StepOutput output_;
   ops::OpProfile profile_;
 };

@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "model/bf16.h"
+#include "model/quantized_checkpoint.h"
 
 namespace phx {
 namespace {
@@ -54,11 +55,17 @@ std::vector<Segment> rowSegments(const TensorSlice& slice, int64_t first, int64_
   return rows;
 }
 
-// Reads slices in BF16: whole, or a piece of rows at a time for packing.
+// Bytes of a slice in the checkpoint: its elements in the tensor's dtype, plus the row scales of an INT8 matrix.
+int64_t sliceBytes(const Checkpoint& checkpoint, const TensorSlice& slice) {
+  const DType dtype = checkpoint.info(slice.name).dtype;
+  return slice.rows * slice.cols * dtypeBytes(dtype) + (dtype == DType::kI8 ? slice.rows * 4 : 0);
+}
+
+// Reads slices in BF16 (or INT8 with scales): whole, or a piece of rows at a time for packing.
 class SliceReader {
  public:
-  SliceReader(const Checkpoint& checkpoint, int64_t bytesTotal, const LoadProgress& progress)
-      : checkpoint_(checkpoint), bytesTotal_(bytesTotal), progress_(progress) {}
+  SliceReader(const Checkpoint& checkpoint, int64_t bytesTotal, const LoadProgress& progress, WeightType matmulWeights)
+      : checkpoint_(checkpoint), bytesTotal_(bytesTotal), progress_(progress), matmulWeights_(matmulWeights) {}
 
   std::vector<uint16_t> read(const TensorSlice& slice) {
     requireBf16(slice);
@@ -70,19 +77,20 @@ class SliceReader {
     } else {
       checkpoint_.copyColumns(slice.name, segments, asBytes(raw));
     }
-    advance(slice, raw.size());
+    advance(slice, raw.size() * sizeof(uint16_t));
     return raw;
   }
 
   // Packs piece by piece where the slice is whole rows of the tensor (row slices, and column slices that keep
   // every column); a column slice of a row-parallel rank is read whole (it is already a fraction of the tensor).
   PackedMatrix matrix(const TensorSlice& slice) {
+    if (checkpoint_.info(slice.name).dtype == DType::kI8) return int8Matrix(slice);
     PackedMatrix packed{slice.rows, slice.cols, {}, {}};
     const auto& shape = checkpoint_.info(slice.name).shape;
     const bool wholeRows = slice.axis == SliceAxis::kRows || (shape.size() == 2 && shape[1] == slice.cols);
     if (!wholeRows) {
       const std::vector<uint16_t> raw = read(slice);
-      packed.pieces.push_back(PackedWeight::packBf16(raw.data(), slice.rows, slice.cols));
+      packed.pieces.push_back(pack(raw.data(), slice.rows, slice.cols));
       packed.firstRow.push_back(0);
       return packed;
     }
@@ -97,11 +105,59 @@ class SliceReader {
       const int64_t count = std::min(pieceRows, slice.rows - first);
       const std::span<uint16_t> piece(raw.data(), size_t(count * slice.cols));
       checkpoint_.copyRows(slice.name, rowSegments(rowsOfTensor, first, count), asBytes(piece));
-      packed.pieces.push_back(PackedWeight::packBf16(raw.data(), count, slice.cols));
+      packed.pieces.push_back(pack(raw.data(), count, slice.cols));
       packed.firstRow.push_back(first);
+      advance(slice, piece.size() * sizeof(uint16_t));
+    }
+    return packed;
+  }
+
+  // A matrix stored INT8 with "<name>_scale" rows: packed as stored, piece by piece like a BF16 one.
+  PackedMatrix int8Matrix(const TensorSlice& slice) {
+    if (matmulWeights_ != WeightType::kInt8) {
+      throwUnsupported("tensor " + slice.name + " in " + checkpoint_.directory().string() +
+                       " is INT8 (a quantized checkpoint): load it with --dtype int8");
+    }
+    PackedMatrix packed{slice.rows, slice.cols, {}, {}};
+    const auto& shape = checkpoint_.info(slice.name).shape;
+    // Row slices take their rows' scales; a column slice keeps every row, so every scale (of the whole row).
+    const TensorSlice rowsOfTensor = slice.axis == SliceAxis::kRows
+                                         ? slice
+                                         : TensorSlice{slice.name, SliceAxis::kRows, {{0, slice.rows}}, slice.rows,
+                                                       slice.cols};
+    std::vector<float> scales(static_cast<size_t>(slice.rows));
+    checkpoint_.copyRows(scaleTensorName(slice.name), rowSegments(rowsOfTensor, 0, slice.rows),
+                         std::as_writable_bytes(std::span<float>(scales)));
+    advance(slice, scales.size() * sizeof(float));
+    const auto packRows = [&](const std::vector<int8_t>& raw, int64_t first, int64_t count) {
+      packed.pieces.push_back(PackedWeight::packInt8Rows(
+          count, slice.cols, [&](int64_t row) { return raw.data() + row * slice.cols; }, scales.data() + first));
+      packed.firstRow.push_back(first);
+    };
+    if (slice.axis == SliceAxis::kColumns && shape[1] != slice.cols) {
+      std::vector<Segment> segments;
+      for (const ShardRange& range : slice.segments) segments.push_back({range.begin, range.count});
+      std::vector<int8_t> raw(static_cast<size_t>(slice.rows * slice.cols));
+      checkpoint_.copyColumns(slice.name, segments, std::as_writable_bytes(std::span<int8_t>(raw)));
+      packRows(raw, 0, slice.rows);
+      advance(slice, raw.size());
+      return packed;
+    }
+    const int64_t pieceRows = std::min(packPieceRows(slice.cols), slice.rows);
+    std::vector<int8_t> raw(static_cast<size_t>(pieceRows * slice.cols));
+    for (int64_t first = 0; first < slice.rows; first += pieceRows) {
+      const int64_t count = std::min(pieceRows, slice.rows - first);
+      const std::span<int8_t> piece(raw.data(), size_t(count * slice.cols));
+      checkpoint_.copyRows(slice.name, rowSegments(rowsOfTensor, first, count), std::as_writable_bytes(piece));
+      packRows(raw, first, count);
       advance(slice, piece.size());
     }
     return packed;
+  }
+
+  PackedWeight pack(const uint16_t* raw, int64_t rows, int64_t cols) const {
+    return matmulWeights_ == WeightType::kInt8 ? PackedWeight::quantizeBf16(raw, rows, cols)
+                                               : PackedWeight::packBf16(raw, rows, cols);
   }
 
   std::vector<float> vector(const TensorSlice& slice) {
@@ -124,14 +180,15 @@ class SliceReader {
     }
   }
 
-  void advance(const TensorSlice& slice, size_t elements) {
-    bytesDone_ += int64_t(elements * sizeof(uint16_t));
+  void advance(const TensorSlice& slice, size_t bytes) {
+    bytesDone_ += int64_t(bytes);
     if (progress_) progress_(bytesDone_, bytesTotal_, slice.name);
   }
 
   const Checkpoint& checkpoint_;
   int64_t bytesTotal_;
   const LoadProgress& progress_;
+  WeightType matmulWeights_;
   int64_t bytesDone_ = 0;
 };
 
@@ -155,13 +212,15 @@ std::vector<TensorSlice> shardTensorSlices(const ModelConfig& config, const Rank
   return slices;
 }
 
-ShardWeights loadShardWeights(const Checkpoint& checkpoint, const RankShard& shard, const LoadProgress& progress) {
+ShardWeights loadShardWeights(const Checkpoint& checkpoint, const RankShard& shard, const LoadProgress& progress,
+                              WeightType matmulWeights) {
   const ModelConfig& config = checkpoint.config();
   validateRankShard(shard, config);
+  if (matmulWeights == WeightType::kF32) throwInvalidArgument("loadShardWeights: matrices load as BF16 or INT8");
   int64_t bytesTotal = 0;
-  for (const TensorSlice& slice : shardTensorSlices(config, shard)) bytesTotal += slice.rows * slice.cols * 2;
+  for (const TensorSlice& slice : shardTensorSlices(config, shard)) bytesTotal += sliceBytes(checkpoint, slice);
 
-  SliceReader reader(checkpoint, bytesTotal, progress);
+  SliceReader reader(checkpoint, bytesTotal, progress, matmulWeights);
   ShardWeights weights;
   weights.config = config;
   weights.shard = shard;

@@ -54,9 +54,13 @@ struct ShardWeights {
 // bytesDone, bytesTotal (of the checkpoint slices), the tensor just loaded
 using LoadProgress = std::function<void(int64_t bytesDone, int64_t bytesTotal, const std::string& tensor)>;
 
-// Validates the shard against the checkpoint's config, then loads its slices. Throws phx::Error naming the tensor
-// (a dtype other than BF16 is unsupported for now) or the shard field at fault.
+// Validates the shard against the checkpoint's config, then loads its slices. `matmulWeights` is the type the
+// matrices are packed in: kBf16 (as stored), or kInt8, quantized per output row while loading, piece by piece (so
+// the peak stays the packed INT8 model plus one BF16 piece). A quantized checkpoint (model/quantized_checkpoint.h)
+// holds I8 matrices and their scales: they are packed as they are, with no quantization, and need kInt8. Each rank
+// quantizes only its slice (a column slice gets scales of its own columns). Throws phx::Error naming the tensor
+// (a dtype that cannot be loaded as asked) or the shard field at fault.
 ShardWeights loadShardWeights(const Checkpoint& checkpoint, const RankShard& shard,
-                              const LoadProgress& progress = nullptr);
+                              const LoadProgress& progress = nullptr, WeightType matmulWeights = WeightType::kBf16);
 
 }  // namespace phx

@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "kernels/matmul.h"
+#include "partition/shard_plan.h"
 #include "tests/engine/engine_harness.h"
 
 namespace phx::testing {
@@ -110,13 +111,14 @@ RankShard shardOf(const ModelConfig& c, ShardRange q, ShardRange kv, ShardRange 
   return shard;
 }
 
-void expectShardedEqualsWhole(const std::vector<RankShard>& shards, const std::string& label) {
+void expectShardedEqualsWhole(const std::vector<RankShard>& shards, const std::string& label,
+                              const std::string& preset = "tiny") {
   setMatmulCompute(MatmulCompute::kF32Fma);  // fp32 throughout: only the order of the partial sums differs
-  const auto whole = runWhole(loadedWeights("tiny"));
-  const auto sharded = runSharded("tiny", shards);
+  const auto whole = runWhole(loadedWeights(preset));
+  const auto sharded = runSharded(preset, shards);
   for (size_t s = 0; s < whole.size(); ++s) {
     const double error = nmse(sharded[s], whole[s]);
-    std::printf("[tiny, %s] step %zu: NMSE %.3g vs one rank\n", label.c_str(), s, error);
+    std::printf("[%s, %s] step %zu: NMSE %.3g vs one rank\n", preset.c_str(), label.c_str(), s, error);
     EXPECT_LT(error, 1e-9) << label << " step " << s;
   }
 }
@@ -138,6 +140,26 @@ TEST(TensorParallelTest, ThreeUnevenRanksWithReplicatedKvHeadsEqualOne) {
                             shardOf(c, {6, 2}, {1, 1}, {128, 64}, {66880, 33472})},
                            "TP 3");
 }
+
+// The shards a cluster really runs: makeShardPlan's, for even and uneven degrees (TP 3 and 5 split heads
+// unevenly and replicate KV heads; TP 8 gives tiny's MLP 16-column blocks).
+class PlannedTensorParallelTest : public ::testing::TestWithParam<std::tuple<std::string, int>> {};
+
+TEST_P(PlannedTensorParallelTest, PlannedRanksEqualOne) {
+  const auto& [preset, tp] = GetParam();
+  ClusterSpec spec;
+  spec.tp = tp;
+  const ShardPlan plan = makeShardPlan(loadedWeights(preset).config, spec);
+  std::vector<RankShard> shards;
+  for (const RankPlan& rank : plan.ranks) shards.push_back(rank.shard);
+  expectShardedEqualsWhole(shards, "planned TP " + std::to_string(tp), preset);
+}
+
+INSTANTIATE_TEST_SUITE_P(Presets, PlannedTensorParallelTest,
+                         ::testing::Combine(::testing::Values("tiny", "small"), ::testing::Values(2, 3, 4, 5, 8)),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + "_tp" + std::to_string(std::get<1>(info.param));
+                         });
 
 }  // namespace
 }  // namespace phx::testing

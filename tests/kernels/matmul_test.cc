@@ -131,7 +131,10 @@ TEST_P(MatmulTest, OneAndTwoThreadsAgreeBitForBit) {
 
 const Shape kShapes[] = {{1, 1, 1},     {1, 64, 16},   {1, 200, 130}, {2, 130, 64},  {3, 67, 37},
                          {5, 64, 1000}, {7, 129, 300}, {13, 96, 513}, {33, 70, 95}, {130, 200, 260},
-                         {4, 1000, 3000}};
+                         {4, 1000, 3000},
+                         // Batches above one tile walk K in chunks of kDotChunkPairs (512 pairs, k 1024), each tile
+                         // prefetching its share of the next chunk or block: several chunks, a short last one.
+                         {16, 200, 2600}, {9, 130, 1100}};
 
 INSTANTIATE_TEST_SUITE_P(Shapes, MatmulTest,
                          ::testing::Combine(::testing::ValuesIn(kShapes),

@@ -1,0 +1,109 @@
+// phalanx coordinator --model DIR --workers H:P,... --tp T [--pp P] [--port N]: the cluster's front door. Computes
+// the shard plan, has every worker load its shard over the control plane, then serves the OpenAI-compatible HTTP
+// API on the client port, running each model step across the workers. `phalanx up` starts one for a local cluster.
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/server_flags.h"
+#include "common/error.h"
+#include "coordinator/cluster_executor.h"
+#include "coordinator/server_metrics.h"
+#include "model/tokenizer.h"
+#include "partition/shard_plan.h"
+
+namespace phx::cli {
+namespace {
+
+ArgParser parser() {
+  ArgParser p("phalanx coordinator --model DIR --workers HOST:PORT,... --tp T [--pp P] [options]",
+              "Connects to running `phalanx worker` processes, sends each its shard of the plan, and serves the "
+              "OpenAI-compatible HTTP API on the client port (generate --cluster connects there too). A worker that "
+              "dies fails the requests it was running; when it is back at the same address it is loaded again.");
+  p.option("model", "DIR", "checkpoint directory, as the workers see it (Hugging Face layout)")
+      .option("workers", "LIST", "comma-separated HOST:PORT of every worker, stage by stage, tp rank by tp rank")
+      .option("tp", "T", "tensor-parallel ranks per pipeline stage", "1")
+      .option("pp", "P", "pipeline stages", "1")
+      .option("threads", "N", "compute threads per worker", "1")
+      .option("kv-tokens", "N", "KV cache capacity in tokens, shared by all running requests", "16384")
+      .option("kv-block-size", "N", "tokens per KV block", "16");
+  addServerFlags(p, 8000);
+  return p;
+}
+
+std::vector<std::string> splitList(const std::string& text) {
+  std::vector<std::string> items;
+  size_t begin = 0;
+  while (begin <= text.size()) {
+    const size_t comma = std::min(text.find(',', begin), text.size());
+    if (comma > begin) items.push_back(text.substr(begin, comma - begin));
+    begin = comma + 1;
+  }
+  return items;
+}
+
+}  // namespace
+
+int coordinatorCommand(int argc, char** argv) {
+  const auto parsed = parser().parse(argc, argv);
+  if (!parsed) return 0;
+  const ParsedArgs& args = *parsed;
+  const std::filesystem::path modelDir = args.str("model");
+  const ModelConfig config = loadModelConfig(modelDir / "config.json");
+  const Tokenizer tokenizer = Tokenizer::load(modelDir);
+  ServerOptions serverOptions = serverOptionsFrom(args, modelDir, config);
+
+  ClusterSpec spec;
+  spec.tp = int(args.integer("tp"));
+  spec.pp = int(args.integer("pp"));
+  spec.kvTokens = args.integer("kv-tokens");
+  const int64_t blockSize = args.integer("kv-block-size");
+  if (spec.kvTokens < 1) throwInvalidArgument("--kv-tokens must be at least 1");
+  if (blockSize < 1) throwInvalidArgument("--kv-block-size must be at least 1");
+
+  ClusterExecutorOptions options;
+  options.plan = makeShardPlan(config, spec);
+  options.endpoints = splitList(args.str("workers"));
+  if (int(options.endpoints.size()) != options.plan.workers()) {
+    throwInvalidArgument("--workers lists " + std::to_string(options.endpoints.size()) + " endpoint(s); tp " +
+                         std::to_string(spec.tp) + " x pp " + std::to_string(spec.pp) + " needs " +
+                         std::to_string(options.plan.workers()));
+  }
+  options.checkpointDir = std::filesystem::absolute(modelDir);
+  options.kvBlockSize = blockSize;
+  options.kvBlocks = (spec.kvTokens + blockSize - 1) / blockSize;
+  options.threadsPerWorker = int(args.integer("threads"));
+  options.maxStepTokens = serverOptions.maxBatchTokens;
+  if (options.threadsPerWorker < 1) throwInvalidArgument("--threads must be at least 1");
+
+  std::fprintf(stderr, "phalanx coordinator: %d worker(s), tp %d x pp %d; loading %s\n", options.plan.workers(),
+               spec.tp, spec.pp, options.checkpointDir.c_str());
+  const auto cluster = ClusterExecutor::start(options);
+  for (const auto& report : cluster->loadReports()) {
+    std::fprintf(stderr, "phalanx coordinator: %s (pid %lld) loaded %.2f GB in %.1f s, read %.2f GB, RSS %.2f GB\n",
+                 report.endpoint.c_str(), (long long)report.pid, report.weightBytes / 1e9, report.loadSeconds,
+                 report.bytesRead / 1e9, report.rssBytes / 1e9);
+  }
+
+  serverOptions.ready = [&cluster] { return cluster->ready(); };
+  CoordinatorMetrics metrics;
+  attachMetrics(serverOptions, metrics, [&] {
+    const auto& ranks = cluster->lastStepTimings().ranks;
+    for (size_t w = 0; w < ranks.size(); ++w) {
+      metrics.onRankStep(int(w), {.compute = ranks[w].computeSeconds, .communication = ranks[w].commSeconds,
+                                  .wait = ranks[w].waitSeconds});
+    }
+  });
+  serverOptions.onListening = [&](int port) {
+    std::fprintf(stderr, "phalanx coordinator: listening on http://%s:%d\n", serverOptions.host.c_str(), port);
+    std::fflush(stderr);
+  };
+  serveUntilSignalled([&](std::stop_token stop) { runServer(*cluster, tokenizer, config, serverOptions, stop); });
+  std::fprintf(stderr, "phalanx coordinator: stopped\n");
+  return 0;
+}
+
+}  // namespace phx::cli

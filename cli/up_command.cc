@@ -1,0 +1,245 @@
+// phalanx up --model DIR --tp T [--pp P] [--port N] [--mpi]: a whole cluster on this machine as separate
+// processes: T x P workers (each pinned to its own cores) and one coordinator serving the client port. It waits
+// until the coordinator reports every worker loaded, restarts a worker that dies (the coordinator reconnects to
+// it), and on Ctrl-C stops every process it started, the coordinator first.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/args.h"
+#include "cli/child_process.h"
+#include "cli/commands.h"
+#include "common/error.h"
+
+namespace phx::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::atomic<bool> stopRequested{false};
+
+void onStopSignal(int) { stopRequested.store(true); }
+
+ArgParser parser() {
+  ArgParser p("phalanx up --model DIR --tp T [--pp P] [--port N] [options]",
+              "Starts a whole cluster on this machine: T x P worker processes pinned to cores and a coordinator "
+              "serving the client port (generate --cluster and the HTTP API). Waits until every worker has loaded, "
+              "restarts workers that die, and stops every process it started on Ctrl-C.");
+  p.option("model", "DIR", "checkpoint directory (Hugging Face layout)")
+      .option("tp", "T", "tensor-parallel ranks per pipeline stage", "1")
+      .option("pp", "P", "pipeline stages", "1")
+      .option("port", "N", "the coordinator's client port", "8000")
+      .option("host", "H", "address the client port listens on", "127.0.0.1")
+      .option("worker-port", "N", "first worker control port (worker i listens on N + i)", "7100")
+      .option("threads", "N", "compute threads per worker (and cores it is pinned to)", "1")
+      .option("kv-tokens", "N", "KV cache capacity in tokens", "16384")
+      .option("api-key-file", "F", "require this API key (Authorization: Bearer) on the HTTP API")
+      .option("coordinator-args", "ARGS", "extra arguments for the coordinator, space separated")
+      .flag("mpi", "launch the workers with mpirun and use MPI collectives instead of UCX")
+      .flag("no-pin", "do not pin workers to cores")
+      .flag("no-restart", "do not restart a worker that dies");
+  return p;
+}
+
+// True when something accepts TCP connections on host:port.
+bool acceptsConnections(const std::string& host, int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(uint16_t(port));
+  inet_pton(AF_INET, host.c_str(), &address.sin_addr);
+  const bool connected = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  close(fd);
+  return connected;
+}
+
+// GET /health on the client port: 200 once every worker has loaded.
+bool healthy(const std::string& host, int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(uint16_t(port));
+  inet_pton(AF_INET, host.c_str(), &address.sin_addr);
+  timeval timeout{2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  bool ok = false;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
+    const std::string request = "GET /health HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
+    if (write(fd, request.data(), request.size()) == ssize_t(request.size())) {
+      // Read the whole reply: closing early would cut the server's response off mid-write.
+      std::string reply;
+      char buffer[1024];
+      for (ssize_t got; (got = read(fd, buffer, sizeof(buffer))) > 0;) reply.append(buffer, size_t(got));
+      ok = reply.size() > 12 && reply.compare(0, 12, "HTTP/1.1 200") == 0;
+    }
+  }
+  close(fd);
+  return ok;
+}
+
+// "a b c" -> {"a", "b", "c"}
+std::vector<std::string> splitWords(const std::string& text) {
+  std::vector<std::string> words;
+  std::string word;
+  for (char c : text) {
+    if (c == ' ') {
+      if (!word.empty()) words.push_back(word);
+      word.clear();
+    } else {
+      word += c;
+    }
+  }
+  if (!word.empty()) words.push_back(word);
+  return words;
+}
+
+struct ClusterLayout {
+  std::string model;
+  int workers = 1;
+  int threads = 1;
+  int firstWorkerPort = 7100;
+  bool pin = true;
+  bool mpi = false;
+
+  std::string workerEndpoint(int worker) const { return "127.0.0.1:" + std::to_string(firstWorkerPort + worker); }
+
+  // Worker i gets `threads` cores of its own, wrapping around when there are more workers than cores.
+  std::vector<int> coresOf(int worker) const {
+    if (!pin) return {};
+    const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+    std::vector<int> set;
+    for (int t = 0; t < threads; ++t) set.push_back((worker * threads + t) % cores);
+    return set;
+  }
+
+  std::unique_ptr<ChildProcess> startWorker(int worker) const {
+    return std::make_unique<ChildProcess>(
+        "worker " + std::to_string(worker),
+        std::vector<std::string>{selfExecutable(), "worker", "--listen", workerEndpoint(worker), "--threads",
+                                 std::to_string(threads)},
+        coresOf(worker));
+  }
+
+  // Every worker under one mpirun: MPI ranks are the global worker indices; worker i listens on the first port + i.
+  std::unique_ptr<ChildProcess> startMpiWorkers() const {
+    std::vector<std::string> argv = {"/usr/bin/mpirun", "--allow-run-as-root", "--oversubscribe", "-np",
+                                     std::to_string(workers), "--bind-to", pin ? "core" : "none",
+                                     selfExecutable(), "worker", "--transport", "mpi", "--listen",
+                                     workerEndpoint(0), "--threads", std::to_string(threads)};
+    return std::make_unique<ChildProcess>("mpirun", argv);
+  }
+};
+
+void waitForWorkerPorts(const ClusterLayout& layout, std::vector<std::unique_ptr<ChildProcess>>& children) {
+  for (int w = 0; w < layout.workers; ++w) {
+    const int port = layout.firstWorkerPort + w;
+    while (!acceptsConnections("127.0.0.1", port)) {
+      for (auto& child : children) {
+        if (auto how = child->exited()) throwInvalidArgument(child->name() + " " + *how + " while starting");
+      }
+      if (stopRequested.load()) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+}
+
+}  // namespace
+
+int upCommand(int argc, char** argv) {
+  const auto args = parser().parse(argc, argv);
+  if (!args) return 0;
+  ClusterLayout layout;
+  layout.model = args->str("model");
+  const int64_t tp = args->integer("tp");
+  const int64_t pp = args->integer("pp");
+  if (tp < 1 || pp < 1) throwInvalidArgument("--tp and --pp must be at least 1");
+  layout.workers = int(tp * pp);
+  layout.threads = int(args->integer("threads"));
+  layout.firstWorkerPort = int(args->integer("worker-port"));
+  layout.pin = !args->has("no-pin");
+  layout.mpi = args->has("mpi");
+  const std::string host = args->str("host");
+  const int port = int(args->integer("port"));
+  const bool restart = !args->has("no-restart") && !layout.mpi;
+
+  struct sigaction action = {};
+  action.sa_handler = onStopSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+
+  const auto started = Clock::now();
+  std::vector<std::unique_ptr<ChildProcess>> workers;
+  if (layout.mpi) {
+    workers.push_back(layout.startMpiWorkers());
+  } else {
+    for (int w = 0; w < layout.workers; ++w) workers.push_back(layout.startWorker(w));
+  }
+  waitForWorkerPorts(layout, workers);
+
+  std::string endpoints;
+  for (int w = 0; w < layout.workers; ++w) endpoints += (w ? "," : "") + layout.workerEndpoint(w);
+  std::vector<std::string> coordinatorArgv = {selfExecutable(), "coordinator", "--model", layout.model, "--tp",
+                                              std::to_string(tp), "--pp", std::to_string(pp), "--workers", endpoints,
+                                              "--host", host, "--port", std::to_string(port), "--threads",
+                                              std::to_string(layout.threads), "--kv-tokens", args->str("kv-tokens")};
+  if (auto keyFile = args->optionalStr("api-key-file")) {
+    coordinatorArgv.insert(coordinatorArgv.end(), {"--api-key-file", *keyFile});
+  }
+  if (auto extra = args->optionalStr("coordinator-args")) {
+    for (auto& word : splitWords(*extra)) coordinatorArgv.push_back(word);
+  }
+  auto coordinator = std::make_unique<ChildProcess>("coordinator", coordinatorArgv);
+
+  std::fprintf(stderr, "up: %d worker(s) (tp %lld x pp %lld, %s), coordinator on %s:%d; loading %s\n",
+               layout.workers, (long long)tp, (long long)pp, layout.mpi ? "MPI" : "UCX", host.c_str(), port,
+               layout.model.c_str());
+  bool ready = false;
+  int exitCode = 0;
+  while (!stopRequested.load()) {
+    if (auto how = coordinator->exited()) {
+      std::fprintf(stderr, "up: the coordinator %s; stopping the cluster\n", how->c_str());
+      exitCode = 1;
+      break;
+    }
+    for (size_t w = 0; w < workers.size(); ++w) {
+      auto how = workers[w]->exited();
+      if (!how) continue;
+      std::fprintf(stderr, "up: %s %s\n", workers[w]->name().c_str(), how->c_str());
+      if (!restart) {
+        stopRequested.store(true);
+        exitCode = 1;
+        break;
+      }
+      std::fprintf(stderr, "up: restarting %s; the coordinator reconnects to it\n", workers[w]->name().c_str());
+      workers[w] = layout.startWorker(int(w));
+    }
+    if (!ready && healthy(host, port)) {
+      ready = true;
+      const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      std::printf("up: cluster ready in %.1f s: http://%s:%d (try: phalanx generate --cluster %s:%d --prompt "
+                  "\"Hello\")\n",
+                  seconds, host.c_str(), port, host.c_str(), port);
+      std::fflush(stdout);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(ready ? 200 : 100));
+  }
+  std::fprintf(stderr, "up: stopping the coordinator and %d worker(s)\n", layout.workers);
+  coordinator->stop();
+  for (auto& worker : workers) worker->stop();
+  return exitCode;
+}
+
+}  // namespace phx::cli

@@ -1,0 +1,95 @@
+#include "coordinator/cluster_executor.h"
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "common/error.h"
+#include "coordinator/cluster_candidates.h"
+#include "coordinator/cluster_control.h"
+
+namespace phx {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+}  // namespace
+
+std::unique_ptr<ClusterExecutor> ClusterExecutor::start(ClusterExecutorOptions options) {
+  std::unique_ptr<ClusterExecutor> executor(new ClusterExecutor());
+  executor->control_ = std::make_unique<Control>(std::move(options));
+  executor->control_->startUp();
+  return executor;
+}
+
+ClusterExecutor::~ClusterExecutor() = default;
+
+int64_t ClusterExecutor::kvBlockSize() const { return control_->options.kvBlockSize; }
+int64_t ClusterExecutor::kvBlockCount() const { return control_->options.kvBlocks; }
+bool ClusterExecutor::ready() const { return control_->ready; }
+const ShardPlan& ClusterExecutor::plan() const { return control_->options.plan; }
+std::vector<WorkerLoadReport> ClusterExecutor::loadReports() const { return control_->loadReports(); }
+void ClusterExecutor::shutdownWorkers() { control_->shutdownWorkers(); }
+
+bool ClusterExecutor::waitReady(std::chrono::milliseconds timeout) const {
+  const auto deadline = Clock::now() + timeout;
+  while (!ready() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  return ready();
+}
+
+const StepOutput& ClusterExecutor::run(const StepBatch& batch) {
+  const auto start = Clock::now();
+  std::vector<StepOutput>& outputs = rankOutputs_;
+  control_->step(batch, outputs, timings_.ranks);
+  merge(batch);
+  timings_.wallSeconds = std::chrono::duration<double>(Clock::now() - start).count();
+  double slowest = 0;
+  for (const RankStepTimings& t : timings_.ranks) {
+    slowest = std::max(slowest, t.computeSeconds + t.commSeconds + t.waitSeconds);
+  }
+  timings_.coordinatorSeconds = std::max(0.0, timings_.wallSeconds - slowest);
+  return output_;
+}
+
+// The last stage's tensor ranks hold consecutive vocab slices: concatenate their rows, or merge their candidates.
+void ClusterExecutor::merge(const StepBatch& batch) {
+  const ShardPlan& plan = control_->options.plan;
+  std::vector<const StepOutput*> slices;
+  for (int t = 0; t < plan.tp; ++t) slices.push_back(&rankOutputs_[size_t(plan.rank(plan.pp - 1, t).worker)]);
+  std::sort(slices.begin(), slices.end(), [](auto* a, auto* b) { return a->vocabBegin < b->vocabBegin; });
+  const int64_t rows = slices.front()->rows;
+  int64_t vocab = 0;
+  for (const StepOutput* slice : slices) {
+    if (slice->rows != rows || slice->vocabBegin != vocab) {
+      throw Error(ErrorKind::kInternal, "cluster: the last stage's vocab slices do not tile the vocabulary (slice [" +
+                                            std::to_string(slice->vocabBegin) + ", +" +
+                                            std::to_string(slice->vocabCount) + ") with " +
+                                            std::to_string(slice->rows) + " rows after " + std::to_string(vocab) +
+                                            " ids and " + std::to_string(rows) + " rows)");
+    }
+    vocab += slice->vocabCount;
+  }
+  output_.vocabBegin = 0;
+  output_.vocabCount = vocab;
+  output_.rows = rows;
+  output_.logits.clear();
+  output_.candidates.clear();
+  if (batch.candidates > 0) {
+    std::vector<const LogitCandidates*> parts(slices.size());
+    for (int64_t r = 0; r < rows; ++r) {
+      for (size_t s = 0; s < slices.size(); ++s) parts[s] = &slices[s]->candidates.at(size_t(r));
+      output_.candidates.push_back(mergeLogitCandidates(parts, batch.candidates));
+    }
+    return;
+  }
+  output_.logits.resize(size_t(rows * vocab));
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = output_.logits.data() + r * vocab;
+    for (const StepOutput* slice : slices) {
+      std::memcpy(row + slice->vocabBegin, slice->logits.data() + r * slice->vocabCount,
+                  size_t(slice->vocabCount) * sizeof(float));
+    }
+  }
+}
+
+}  // namespace phx

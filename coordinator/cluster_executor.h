@@ -1,0 +1,100 @@
+// A StepExecutor that runs each step on a cluster of `phalanx worker` processes (docs/cluster.md): it connects to
+// every worker over the control plane (Cap'n Proto, rpc/phalanx.capnp), has each load its shard of the plan,
+// swaps their data-plane addresses, then sends every step to all workers at once and merges the last stage's vocab
+// slices into one full-vocabulary output (dense logits concatenated, or candidates merged).
+//
+// Failure: a worker that disconnects, stops answering health pings or fails a step makes run() throw phx::Error
+// (kDisconnected) naming it within a few seconds; the executor then reconnects in the background (hello, loadShard
+// for restarted workers, connectPeers to every worker) and ready() turns true again once the whole cluster is up,
+// without restarting the coordinator. The Cap'n Proto event loop runs on the executor's own I/O thread, so run()
+// may be called from any one thread at a time.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "partition/shard_plan.h"
+#include "rpc/step.h"
+
+namespace phx {
+
+struct ClusterExecutorOptions {
+  std::vector<std::string> endpoints;  // "host:port" of each worker, by global worker index (plan.ranks order)
+  ShardPlan plan;
+  std::filesystem::path checkpointDir;  // as the workers see it
+  int64_t kvBlockSize = 16;
+  int64_t kvBlocks = 256;
+  int threadsPerWorker = 1;
+  int64_t maxStepTokens = 512;
+  std::chrono::milliseconds connectTimeout{10000};   // connect + hello, retried while refused
+  std::chrono::milliseconds loadTimeout{900000};     // loadShard
+  std::chrono::milliseconds stepTimeout{120000};     // the longest one step may take
+  std::chrono::milliseconds heartbeatInterval{1000}; // health pings while a step runs...
+  std::chrono::milliseconds heartbeatTimeout{3000};  // ...and how long one may go unanswered
+  std::chrono::milliseconds dataPlaneTimeout{3000};  // workers' UCX waits: a dead peer fails a step this fast
+  std::chrono::milliseconds reconnectInterval{500};
+  std::function<void(const std::string&)> log;       // progress and failures; default: stderr
+};
+
+struct RankStepTimings {
+  double computeSeconds = 0;
+  double commSeconds = 0;  // inside allReduceSum / send / recv
+  double waitSeconds = 0;  // queued on the worker before its compute thread took the step
+};
+
+struct ClusterStepTimings {
+  double wallSeconds = 0;         // run(), call to return
+  double coordinatorSeconds = 0;  // wall minus the slowest rank's compute + comm + wait: RPC, encoding, merging
+  std::vector<RankStepTimings> ranks;  // by global worker index
+};
+
+struct WorkerLoadReport {
+  std::string endpoint;
+  std::string workerName;
+  int64_t pid = 0;
+  int64_t weightBytes = 0;
+  int64_t bytesRead = 0;  // checkpoint bytes the worker read: its shard's slices and nothing else
+  double loadSeconds = 0;
+  int64_t rssBytes = 0;
+};
+
+class ClusterExecutor final : public StepExecutor {
+ public:
+  // Connects, loads and joins every worker (in parallel). Throws phx::Error naming the worker that failed.
+  static std::unique_ptr<ClusterExecutor> start(ClusterExecutorOptions options);
+  ~ClusterExecutor() override;
+
+  int64_t kvBlockSize() const override;
+  int64_t kvBlockCount() const override;
+  // Throws phx::Error: kDisconnected naming the worker (it died, hung or the cluster is still reconnecting),
+  // kInvalidArgument for a batch the workers refuse.
+  const StepOutput& run(const StepBatch& batch) override;
+
+  // Every worker connected, loaded and joined.
+  bool ready() const;
+  // Blocks until ready() or the timeout; returns ready().
+  bool waitReady(std::chrono::milliseconds timeout) const;
+  const ClusterStepTimings& lastStepTimings() const { return timings_; }
+  std::vector<WorkerLoadReport> loadReports() const;
+  const ShardPlan& plan() const;
+  // Asks every connected worker to exit.
+  void shutdownWorkers();
+
+  struct Control;  // the I/O thread's side (coordinator/cluster_control.h)
+
+ private:
+  ClusterExecutor() = default;
+  void merge(const StepBatch& batch);
+
+  std::unique_ptr<Control> control_;
+  std::vector<StepOutput> rankOutputs_;  // by global worker index
+  StepOutput output_;
+  ClusterStepTimings timings_;
+};
+
+}  // namespace phx

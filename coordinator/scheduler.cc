@@ -1,0 +1,409 @@
+#include "coordinator/scheduler.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "common/error.h"
+#include "coordinator/token_stream.h"
+
+namespace phx {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secondsBetween(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+}  // namespace
+
+struct Scheduler::Sequence {
+  Sequence(uint64_t id, SequenceRequest request, SequenceSink sink, const Tokenizer& tokenizer)
+      : id(id),
+        sink(std::move(sink)),
+        tokens(std::move(request.promptTokens)),
+        promptTokens(int64_t(tokens.size())),
+        sampler(request.params, request.fallbackSeed),
+        stream(tokenizer, request.params.stopTokenIds, request.params.stopStrings) {}
+
+  uint64_t id;
+  SequenceSink sink;
+  std::vector<int32_t> tokens;  // prompt, then generated: a preempted sequence recomputes all of them
+  int64_t promptTokens;
+  std::vector<int32_t> generated;
+  int64_t computed = 0;  // tokens whose keys and values are in the cache
+  BlockTable table;
+  std::vector<uint64_t> blockHashes;  // chain hashes of the full blocks offered to the prefix cache
+  Sampler sampler;
+  TokenStream stream;
+  int64_t cachedPromptTokens = 0;
+  bool ended = false;
+  Clock::time_point submitted = Clock::now();
+  Clock::time_point admitted{};
+  Clock::time_point firstToken{};
+  Clock::time_point lastToken{};
+  SequenceReport report;
+};
+
+Scheduler::Scheduler(StepExecutor& executor, const Tokenizer& tokenizer, SchedulerOptions options,
+                     SchedulerHooks hooks)
+    : executor_(executor),
+      tokenizer_(tokenizer),
+      options_(options),
+      hooks_(std::move(hooks)),
+      allocator_(executor.kvBlockCount(), executor.kvBlockSize()),
+      prefixCache_(allocator_) {
+  if (options_.maxBatchTokens < 1 || options_.maxRunning < 1 || options_.maxWaiting < 1 || options_.maxContext < 2 ||
+      options_.candidates < 0) {
+    throwInvalidArgument("scheduler: max batch tokens, max running and max waiting must be positive, the context at "
+                         "least 2 positions and candidates 0 or more");
+  }
+  counters_.kvBlockSize = allocator_.blockSize();
+  counters_.kvBlocksTotal = allocator_.numBlocks();
+  stats_ = counters_;
+}
+
+Scheduler::~Scheduler() {
+  for (auto& sequence : running_) allocator_.release(sequence->table);
+  prefixCache_.clear();
+}
+
+std::vector<uint64_t> Scheduler::submit(std::vector<SequenceRequest> requests, std::vector<SequenceSink> sinks) {
+  const int64_t capacity = allocator_.numBlocks() * allocator_.blockSize();
+  for (const SequenceRequest& request : requests) {
+    const int64_t prompt = int64_t(request.promptTokens.size());
+    if (prompt == 0) throwInvalidArgument("the prompt has no tokens");
+    for (int32_t id : request.promptTokens) {
+      if (id < 0 || id >= tokenizer_.vocabSize()) {
+        throwInvalidArgument("prompt token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                             std::to_string(tokenizer_.vocabSize()) + ")");
+      }
+    }
+    if (prompt >= options_.maxContext) {
+      throwInvalidArgument("the prompt has " + std::to_string(prompt) + " tokens; this model's maximum context length "
+                           "is " + std::to_string(options_.maxContext) + " tokens, including at least one generated");
+    }
+    if (prompt + 1 > capacity) {
+      throwInvalidArgument("the prompt has " + std::to_string(prompt) + " tokens; the server's KV cache holds " +
+                           std::to_string(capacity) + " tokens in all (--kv-tokens), including one generated");
+    }
+    validateSamplingParams(request.params);
+  }
+  std::vector<uint64_t> ids;
+  std::lock_guard lock(mutex_);
+  if (queued_ + int64_t(requests.size()) > options_.maxWaiting) {
+    throw Error(ErrorKind::kOverloaded, "the server's queue is full (" + std::to_string(options_.maxWaiting) +
+                                            " sequences waiting); retry later");
+  }
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ids.push_back(nextId_++);
+    submitted_.push_back(std::make_unique<Sequence>(ids.back(), std::move(requests[i]), std::move(sinks[i]),
+                                                    tokenizer_));
+  }
+  queued_ += int64_t(requests.size());
+  wake_.notify_one();
+  return ids;
+}
+
+void Scheduler::cancel(uint64_t id) {
+  std::lock_guard lock(mutex_);
+  cancelled_.push_back(id);
+  wake_.notify_one();
+}
+
+SchedulerStats Scheduler::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void Scheduler::takeSubmissions() {
+  std::vector<uint64_t> cancelled;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& sequence : submitted_) waiting_.push_back(std::move(sequence));
+    submitted_.clear();
+    cancelled.swap(cancelled_);
+  }
+  for (uint64_t id : cancelled) {
+    auto matches = [id](const std::unique_ptr<Sequence>& s) { return s->id == id; };
+    if (auto it = std::find_if(running_.begin(), running_.end(), matches); it != running_.end()) {
+      allocator_.release((*it)->table);  // freed at once: the blocks serve the next admission
+      (*it)->ended = true;
+      ++counters_.sequencesCancelled;
+    }
+    if (auto it = std::find_if(waiting_.begin(), waiting_.end(), matches); it != waiting_.end()) {
+      allocator_.release((*it)->table);
+      waiting_.erase(it);
+      ++counters_.sequencesCancelled;
+      std::lock_guard lock(mutex_);
+      --queued_;
+    }
+  }
+}
+
+void Scheduler::admit() {
+  const int64_t blockSize = allocator_.blockSize();
+  while (!waiting_.empty() && int64_t(running_.size()) < options_.maxRunning) {
+    Sequence& sequence = *waiting_.front();
+    const int64_t length = int64_t(sequence.tokens.size());
+    if (allocator_.blocksFor(length + 1) > allocator_.numBlocks()) {
+      // Only a preempted sequence grows past the pool: it has generated all the pool can hold.
+      end(sequence, {.kind = SequenceEvent::Kind::kFinished, .finishReason = FinishReason::kLength});
+    } else {
+      // At least one token is computed even when the whole prompt is cached: its logits give the next token.
+      BlockTable matched;
+      if (options_.prefixCaching) matched = prefixCache_.acquire(sequence.tokens, (length - 1) / blockSize);
+      const int64_t needed = allocator_.blocksFor(length) - int64_t(matched.size());
+      if (allocator_.freeBlocks() < needed) prefixCache_.evictUntilFree(needed);
+      if (allocator_.freeBlocks() < needed) {
+        allocator_.release(matched);
+        break;  // first come, first served: the head of the queue waits for blocks
+      }
+      const int64_t reused = int64_t(matched.size());
+      sequence.table = std::move(matched);
+      allocator_.grow(sequence.table, length);
+      sequence.computed = reused * blockSize;
+      uint64_t previous = 0;
+      for (int64_t i = 0; i < reused; ++i) {
+        previous = PrefixCache::chainHash(previous, std::span(sequence.tokens).subspan(size_t(i * blockSize),
+                                                                                        size_t(blockSize)));
+        sequence.blockHashes.push_back(previous);
+      }
+      if (sequence.admitted == Clock::time_point{}) {
+        sequence.admitted = Clock::now();
+        sequence.cachedPromptTokens = sequence.computed;
+        counters_.prefixQueryTokens += sequence.promptTokens;
+        counters_.prefixHitTokens += sequence.computed;
+      }
+    }
+    running_.push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+    std::lock_guard lock(mutex_);
+    --queued_;
+  }
+}
+
+void Scheduler::preempt(Sequence& sequence) {
+  allocator_.release(sequence.table);
+  sequence.computed = 0;
+  sequence.blockHashes.clear();
+  ++counters_.preemptions;
+}
+
+// Each sequence whose next step computes its last token needs the block that token lands in. When the pool is
+// short: evict cached prefixes, then preempt the newest sequence (possibly this one); a sequence alone in the
+// batch that still cannot grow ends with "length". Returns false when nothing is left to run.
+bool Scheduler::reserveDecodeBlocks() {
+  for (size_t i = 0; i < running_.size(); ++i) {
+    Sequence& sequence = *running_[i];
+    if (sequence.ended) continue;
+    const int64_t length = int64_t(sequence.tokens.size());
+    while (!allocator_.grow(sequence.table, length)) {
+      const int64_t short_ = allocator_.blocksFor(length) - int64_t(sequence.table.size());
+      if (prefixCache_.evictUntilFree(short_)) continue;
+      auto victim = std::find_if(running_.rbegin(), running_.rend(), [](auto& s) { return !s->ended; });
+      if (victim->get() == &sequence && std::count_if(running_.begin(), running_.end(),
+                                                      [](auto& s) { return !s->ended; }) == 1) {
+        end(sequence, {.kind = SequenceEvent::Kind::kFinished, .finishReason = FinishReason::kLength});
+        break;
+      }
+      const bool self = victim->get() == &sequence;
+      preempt(**victim);
+      waiting_.push_front(std::move(*victim));
+      running_.erase(std::next(victim).base());
+      {
+        std::lock_guard lock(mutex_);
+        ++queued_;
+      }
+      if (self) break;
+    }
+  }
+  return std::any_of(running_.begin(), running_.end(), [](auto& s) { return !s->ended; });
+}
+
+void Scheduler::registerFullBlocks(Sequence& sequence) {
+  const int64_t blockSize = allocator_.blockSize();
+  while (int64_t(sequence.blockHashes.size() + 1) * blockSize <= sequence.computed) {
+    const int64_t block = int64_t(sequence.blockHashes.size());
+    const uint64_t previous = sequence.blockHashes.empty() ? 0 : sequence.blockHashes.back();
+    sequence.blockHashes.push_back(prefixCache_.insert(
+        previous, std::span(sequence.tokens).subspan(size_t(block * blockSize), size_t(blockSize)),
+        sequence.table[size_t(block)]));
+  }
+}
+
+void Scheduler::acceptToken(Sequence& sequence, SampledToken token) {
+  const auto now = Clock::now();
+  if (sequence.generated.empty()) {
+    sequence.firstToken = now;
+  } else if (hooks_.onInterToken) {
+    hooks_.onInterToken(secondsBetween(sequence.lastToken, now));
+  }
+  sequence.lastToken = now;
+  sequence.generated.push_back(token.id);
+  sequence.tokens.push_back(token.id);
+  ++counters_.generatedTokens;
+  SequenceEvent event{.kind = SequenceEvent::Kind::kToken, .token = std::move(token)};
+  event.text = sequence.stream.push(event.token.id);
+  const bool stopped = sequence.stream.stopped();
+  sequence.sink(std::move(event));
+  const SamplingParams& params = sequence.sampler.params();
+  // The next step would write this token at position tokens - 1: it must lie inside the context.
+  if (stopped) {
+    end(sequence, {.kind = SequenceEvent::Kind::kFinished, .finishReason = FinishReason::kStop});
+  } else if (int64_t(sequence.generated.size()) >= params.maxTokens ||
+             int64_t(sequence.tokens.size()) > options_.maxContext) {
+    end(sequence, {.kind = SequenceEvent::Kind::kFinished, .finishReason = FinishReason::kLength});
+  }
+}
+
+void Scheduler::end(Sequence& sequence, SequenceEvent event) {
+  const auto now = Clock::now();
+  if (event.kind == SequenceEvent::Kind::kFinished) {
+    event.text = sequence.stream.finish();
+    event.promptTokens = sequence.promptTokens;
+    event.cachedPromptTokens = sequence.cachedPromptTokens;
+    ++counters_.sequencesFinished;
+  } else {
+    ++counters_.sequencesFailed;
+  }
+  SequenceReport& report = sequence.report;
+  report.finishReason = event.finishReason;
+  report.failed = event.kind == SequenceEvent::Kind::kFailed;
+  report.promptTokens = sequence.promptTokens;
+  report.cachedPromptTokens = sequence.cachedPromptTokens;
+  report.generatedTokens = int64_t(sequence.generated.size());
+  if (sequence.admitted != Clock::time_point{}) report.queueSeconds = secondsBetween(sequence.submitted, sequence.admitted);
+  if (!sequence.generated.empty()) report.ttftSeconds = secondsBetween(sequence.submitted, sequence.firstToken);
+  report.e2eSeconds = secondsBetween(sequence.submitted, now);
+  sequence.sink(std::move(event));
+  if (hooks_.onSequenceEnd) hooks_.onSequenceEnd(report);
+  allocator_.release(sequence.table);
+  sequence.ended = true;
+}
+
+void Scheduler::retireEnded() {
+  std::erase_if(running_, [](const std::unique_ptr<Sequence>& s) { return s->ended; });
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    if ((*it)->ended) {
+      it = waiting_.erase(it);
+      std::lock_guard lock(mutex_);
+      --queued_;
+    } else {
+      ++it;
+    }
+  }
+}
+
+bool Scheduler::step() {
+  takeSubmissions();
+  retireEnded();
+  admit();
+  retireEnded();
+  if (running_.empty() || !reserveDecodeBlocks()) {
+    retireEnded();
+    publishStats();
+    return !running_.empty() || !waiting_.empty();
+  }
+  // Decode tokens first (one per sequence whose prompt is done), then prompt chunks, under the token budget.
+  struct Planned {
+    Sequence* sequence;
+    int64_t chunk;
+    bool logits;
+  };
+  std::vector<Planned> plan;
+  StepBatch batch;
+  batch.candidates = options_.candidates;
+  int64_t budget = options_.maxBatchTokens;
+  StepReport report;
+  for (const bool decoding : {true, false}) {
+    for (auto& owned : running_) {
+      Sequence& sequence = *owned;
+      const int64_t pending = int64_t(sequence.tokens.size()) - sequence.computed;
+      if (sequence.ended || budget == 0 || (pending == 1) != decoding) continue;
+      const int64_t chunk = std::min(pending, budget);
+      budget -= chunk;
+      const bool logits = chunk == pending;
+      batch.tokens.insert(batch.tokens.end(), sequence.tokens.begin() + sequence.computed,
+                          sequence.tokens.begin() + sequence.computed + chunk);
+      batch.sequences.push_back({sequence.computed, chunk, sequence.table, logits ? LogitsFor::kLast : LogitsFor::kNone});
+      plan.push_back({&sequence, chunk, logits});
+      if (options_.candidates > 0) {
+        const SamplingParams& p = sequence.sampler.params();
+        const int32_t wanted = std::max({batch.candidates, p.topK, p.topLogprobs});
+        batch.candidates = int32_t(std::min<int64_t>(wanted, tokenizer_.vocabSize()));
+      }
+      (decoding ? report.decodeTokens : report.prefillTokens) += chunk;
+    }
+  }
+  const auto start = Clock::now();
+  const StepOutput* output = nullptr;
+  try {
+    output = &executor_.run(batch);
+  } catch (const std::exception& error) {
+    const auto* known = dynamic_cast<const Error*>(&error);
+    failAll(std::string("the model step failed: ") + error.what(), known ? known->kind() : ErrorKind::kInternal);
+    publishStats();
+    return !waiting_.empty();
+  }
+  report.seconds = secondsBetween(start, Clock::now());
+  report.sequences = int64_t(plan.size());
+  // Logit rows come in batch order, one per sequence that asked.
+  int64_t row = 0;
+  for (const Planned& planned : plan) {
+    Sequence& sequence = *planned.sequence;
+    counters_.promptTokens += std::max<int64_t>(0, std::min(sequence.promptTokens, sequence.computed + planned.chunk) -
+                                                       sequence.computed);
+    sequence.computed += planned.chunk;
+    if (options_.prefixCaching) registerFullBlocks(sequence);
+    if (!planned.logits) continue;
+    const int64_t r = row++;
+    acceptToken(sequence, batch.candidates > 0
+                              ? sequence.sampler.sample(output->candidates.at(size_t(r)), sequence.generated)
+                              : sequence.sampler.sample(output->row(r), sequence.generated));
+  }
+  retireEnded();
+  counters_.steps++;
+  counters_.lastStepSequences = report.sequences;
+  counters_.lastStepTokens = int64_t(batch.tokens.size());
+  if (hooks_.onStep) hooks_.onStep(report);
+  publishStats();
+  return true;
+}
+
+void Scheduler::failAll(const std::string& why, ErrorKind kind) {
+  for (auto& sequence : running_) {
+    if (sequence->ended) continue;
+    sequence->report.failure = kind;
+    end(*sequence, {.kind = SequenceEvent::Kind::kFailed, .error = why});
+  }
+  retireEnded();
+}
+
+void Scheduler::publishStats() {
+  counters_.running = int64_t(running_.size());
+  counters_.waiting = int64_t(waiting_.size());
+  counters_.kvBlocksUsed = allocator_.usedBlocks();
+  counters_.kvBlocksCached = prefixCache_.cachedBlocks();
+  counters_.kvBlocksActive = allocator_.usedBlocks() - prefixCache_.evictableBlocks();
+  std::lock_guard lock(mutex_);
+  counters_.waiting += int64_t(submitted_.size());
+  stats_ = counters_;
+}
+
+void Scheduler::run(std::stop_token stop) {
+  while (!stop.stop_requested()) {
+    if (step()) continue;
+    std::unique_lock lock(mutex_);
+    wake_.wait(lock, stop, [this] { return !submitted_.empty() || !cancelled_.empty(); });
+  }
+  takeSubmissions();
+  for (auto& sequence : waiting_) {
+    if (!sequence->ended) end(*sequence, {.kind = SequenceEvent::Kind::kFailed, .error = "the server is shutting down"});
+  }
+  failAll("the server is shutting down");
+  retireEnded();
+  publishStats();
+}
+
+}  // namespace phx

@@ -1,0 +1,165 @@
+// The serving scheduler: continuous batching over one StepExecutor (the local engine or a cluster).
+//
+// Every step it (1) drops cancelled sequences and frees their KV blocks, (2) admits waiting sequences, first come
+// first served, while the KV pool can hold their prompts (reusing cached prefix blocks, coordinator/prefix_cache.h),
+// (3) gives each decoding sequence the block its next token needs, preempting the newest sequence when the pool is
+// short (its blocks are freed and it is recomputed later from its tokens), (4) fills the step under a token
+// budget: one token per decoding sequence first, then prompt chunks, and (5) samples each sequence's next token
+// from the step's logit candidates, streaming text through TokenStream. Sequences join and leave the batch at every
+// step. submit() and cancel() may be called from any thread; steps run on the one thread that calls run().
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "coordinator/block_allocator.h"
+#include "coordinator/generation.h"
+#include "coordinator/prefix_cache.h"
+#include "coordinator/sampler.h"
+#include "model/tokenizer.h"
+#include "rpc/step.h"
+
+namespace phx {
+
+struct SchedulerOptions {
+  int64_t maxBatchTokens = 512;   // tokens per step (decode tokens plus prefill chunks); at most the executor's
+  int64_t maxRunning = 64;        // sequences in the running batch
+  int64_t maxWaiting = 256;       // sequences queued; more are refused (kOverloaded)
+  int64_t maxContext = 0;         // the model's positions: prompt plus generated tokens stay below it
+  bool prefixCaching = true;
+  int32_t candidates = kDefaultCandidates;  // logit candidates per row (raised to a request's top_k/top_logprobs)
+};
+
+struct SequenceRequest {
+  std::vector<int32_t> promptTokens;
+  SamplingParams params;
+  uint64_t fallbackSeed = 0;  // the sampler's seed when params.seed is unset
+};
+
+// What a sequence reports, in order: kToken per generated token, then one kFinished or kFailed.
+struct SequenceEvent {
+  enum class Kind { kToken, kFinished, kFailed };
+  Kind kind = Kind::kToken;
+  SampledToken token;          // kToken
+  std::string text;            // text now safe to show (kToken; kFinished: whatever was held back)
+  FinishReason finishReason = FinishReason::kLength;  // kFinished
+  std::string error;           // kFailed: why (the engine or a worker failed)
+  int64_t promptTokens = 0;        // kFinished
+  int64_t cachedPromptTokens = 0;  // kFinished: prompt tokens whose prefill the prefix cache saved
+};
+// Called on the scheduler thread; must not block for long (hand the event to the client's thread).
+using SequenceSink = std::function<void(SequenceEvent&& event)>;
+
+// A snapshot for /v1/phalanx/stats and the metrics exporter.
+struct SchedulerStats {
+  int64_t running = 0;
+  int64_t waiting = 0;
+  int64_t kvBlockSize = 0;
+  int64_t kvBlocksTotal = 0;
+  int64_t kvBlocksUsed = 0;        // held by sequences or by the prefix cache
+  int64_t kvBlocksActive = 0;      // held by at least one sequence
+  int64_t kvBlocksCached = 0;      // kept by the prefix cache (some may also be active)
+  int64_t prefixQueryTokens = 0;   // prompt tokens looked up in the prefix cache
+  int64_t prefixHitTokens = 0;     // of which found (their prefill skipped)
+  int64_t steps = 0;
+  int64_t lastStepSequences = 0;
+  int64_t lastStepTokens = 0;
+  int64_t preemptions = 0;
+  int64_t sequencesFinished = 0;
+  int64_t sequencesCancelled = 0;
+  int64_t sequencesFailed = 0;
+  int64_t promptTokens = 0;     // computed (prefilled) prompt tokens
+  int64_t generatedTokens = 0;
+};
+
+struct StepReport {
+  int64_t sequences = 0;
+  int64_t decodeTokens = 0;
+  int64_t prefillTokens = 0;
+  double seconds = 0;
+};
+
+struct SequenceReport {
+  FinishReason finishReason = FinishReason::kLength;
+  bool failed = false;
+  ErrorKind failure = ErrorKind::kInternal;  // why, when failed (kDisconnected: a worker went away)
+  int64_t promptTokens = 0;
+  int64_t cachedPromptTokens = 0;
+  int64_t generatedTokens = 0;
+  double queueSeconds = 0;  // submitted until first admitted
+  double ttftSeconds = 0;   // submitted until the first token was sampled (0 if none)
+  double e2eSeconds = 0;
+};
+
+// Hooks for the metrics exporter; called on the scheduler thread.
+struct SchedulerHooks {
+  std::function<void(const StepReport&)> onStep;
+  std::function<void(const SequenceReport&)> onSequenceEnd;
+  std::function<void(double secondsSincePreviousToken)> onInterToken;  // every token after a sequence's first
+};
+
+class Scheduler {
+ public:
+  // Keeps references to the executor and tokenizer. Throws phx::Error (invalid argument) for options that do not
+  // fit the executor.
+  Scheduler(StepExecutor& executor, const Tokenizer& tokenizer, SchedulerOptions options, SchedulerHooks hooks = {});
+  ~Scheduler();
+
+  // Queues sequences (all or none); returns their ids for cancel(). Throws phx::Error: kInvalidArgument naming the
+  // limit for a prompt that can never run (empty, ids outside the vocabulary, not below the context, more than the
+  // whole KV pool), kOverloaded when the queue is full.
+  std::vector<uint64_t> submit(std::vector<SequenceRequest> requests, std::vector<SequenceSink> sinks);
+  // Ends a sequence at the next step and frees its KV blocks (no further events). Unknown ids are ignored.
+  void cancel(uint64_t id);
+  SchedulerStats stats() const;
+
+  // The scheduler thread: runs steps until `stop` is requested, sleeping while there is nothing to do; sequences
+  // still queued or running then fail with "shutting down".
+  void run(std::stop_token stop);
+  // One step of the loop above (for tests that drive the scheduler without a thread); false when idle.
+  bool step();
+
+ private:
+  struct Sequence;
+  void takeSubmissions();
+  void admit();
+  bool reserveDecodeBlocks();
+  void preempt(Sequence& sequence);
+  void acceptToken(Sequence& sequence, SampledToken token);
+  void registerFullBlocks(Sequence& sequence);
+  void end(Sequence& sequence, SequenceEvent event);
+  void retireEnded();
+  void failAll(const std::string& why, ErrorKind kind = ErrorKind::kInternal);
+  void publishStats();
+
+  StepExecutor& executor_;
+  const Tokenizer& tokenizer_;
+  SchedulerOptions options_;
+  SchedulerHooks hooks_;
+  BlockAllocator allocator_;
+  PrefixCache prefixCache_;
+
+  // Shared with submitting threads.
+  mutable std::mutex mutex_;
+  std::condition_variable_any wake_;
+  std::vector<std::unique_ptr<Sequence>> submitted_;
+  std::vector<uint64_t> cancelled_;
+  int64_t queued_ = 0;  // submitted and waiting, for the queue limit
+  uint64_t nextId_ = 1;
+  SchedulerStats stats_;
+
+  // The scheduler thread's own.
+  std::deque<std::unique_ptr<Sequence>> waiting_;
+  std::vector<std::unique_ptr<Sequence>> running_;  // in admission order: the newest last (preempted first)
+  SchedulerStats counters_;
+};
+
+}  // namespace phx

@@ -1,0 +1,27 @@
+// Codecs between the control plane's Cap'n Proto messages (rpc/phalanx.capnp) and the plain C++ types the engine
+// uses (rpc/step.h, partition/rank_shard.h). Float arrays travel as Data (little-endian float32) to keep a step's
+// reply compact: a list of Float32 would cost the same bytes but a bounds-checked accessor per element.
+#pragma once
+
+#include "partition/rank_shard.h"
+#include "rpc/phalanx.capnp.h"
+#include "rpc/step.h"
+
+namespace phx {
+
+// A List(Int32) as a vector (capnp's iterators are not standard iterators).
+std::vector<int32_t> toVector(capnp::List<int32_t>::Reader list);
+
+void encodeRankShard(const RankShard& shard, proto::RankShard::Builder out);
+RankShard decodeRankShard(proto::RankShard::Reader in);
+
+void encodeStepBatch(const StepBatch& batch, proto::StepBatch::Builder out);
+// Throws phx::Error (invalid argument) for a field out of range (e.g. an unknown LogitsFor).
+StepBatch decodeStepBatch(proto::StepBatch::Reader in);
+
+void encodeStepOutput(const StepOutput& output, proto::StepOutput::Builder out);
+// Decodes into `out`, reusing its buffers. Throws phx::Error (invalid argument) when the Data sizes do not match
+// rows x vocabCount (dense) or the candidate ids (candidates), naming the field.
+void decodeStepOutput(proto::StepOutput::Reader in, StepOutput& out);
+
+}  // namespace phx

@@ -1,0 +1,118 @@
+# The control plane between the coordinator and every worker (docs/cluster.md): one Cap'n Proto RPC connection
+# per worker. Bulk data never travels here except a step's tokens and its logits (or candidates): hidden states
+# and all-reduces go over the data plane (UCX or MPI), whose addresses are swapped through connectPeers.
+@0x9fadcef3ff1fa46a;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("phx::proto");
+
+# Bumped on every incompatible change; hello refuses a peer speaking another version.
+const protocolVersion :UInt32 = 1;
+
+struct Range {
+  begin @0 :Int64;
+  count @1 :Int64;
+}
+
+# partition/rank_shard.h RankShard
+struct RankShard {
+  layers @0 :Range;
+  queryHeads @1 :Range;
+  kvHeads @2 :Range;
+  mlpColumns @3 :Range;
+  vocabRows @4 :Range;
+  firstStage @5 :Bool;
+  lastStage @6 :Bool;
+}
+
+struct KvConfig {
+  blockSize @0 :Int64;  # tokens per block
+  blocks @1 :Int64;     # blocks in the pool; every worker holds the same block ids for its own heads
+}
+
+enum LogitsFor {
+  none @0;
+  last @1;
+  all @2;
+}
+
+# rpc/step.h SequenceStep
+struct SequenceStep {
+  cachedTokens @0 :Int64;
+  newTokens @1 :Int64;
+  blockTable @2 :List(Int32);
+  logits @3 :LogitsFor;
+}
+
+# rpc/step.h StepBatch
+struct StepBatch {
+  tokens @0 :List(Int32);
+  sequences @1 :List(SequenceStep);
+  candidates @2 :Int32;  # 0: dense logits; K > 0: each row's top K and the slice's log-sum-exp
+}
+
+struct LogitCandidates {
+  ids @0 :List(Int32);
+  logits @1 :Data;       # float32, little-endian, one per id
+  logSumExp @2 :Float32;
+}
+
+# rpc/step.h StepOutput: a vocab slice's logits (last stage only; an earlier stage returns rows = 0)
+struct StepOutput {
+  vocabBegin @0 :Int64;
+  vocabCount @1 :Int64;
+  rows @2 :Int64;
+  logits @3 :Data;                           # float32 [rows, vocabCount], when the batch asked for dense logits
+  candidates @4 :List(LogitCandidates);      # [rows], when the batch asked for candidates
+}
+
+struct StepTimings {
+  computeSeconds @0 :Float64;  # on the compute thread, outside the communicator
+  commSeconds @1 :Float64;     # inside allReduceSum / send / recv
+  waitSeconds @2 :Float64;     # from the request's arrival until the compute thread took it
+}
+
+enum WorkerState {
+  idle @0;      # nothing loaded
+  loading @1;
+  loaded @2;    # weights and KV cache ready, data plane not connected
+  ready @3;     # connected: steps run
+  failed @4;    # the last load or connect failed (see lastError)
+}
+
+# The coordinator's callback during loadShard (one call per tensor).
+interface LoadProgress {
+  progress @0 (bytesDone :Int64, bytesTotal :Int64, tensor :Text) -> ();
+}
+
+interface Worker {
+  # First call on every connection. A worker refuses another protocolVersion (and the client refuses a worker
+  # answering with another), naming both versions.
+  hello @0 (protocolVersion :UInt32, clientName :Text)
+        -> (protocolVersion :UInt32, workerName :Text, pid :Int64, threads :Int32, transport :Text,
+            worldRank :Int32);
+
+  # Reads only this shard's slices from the checkpoint (a path on the worker's file system), packs them and
+  # reserves the KV cache. Replaces whatever was loaded before.
+  loadShard @1 (checkpointDir :Text, shard :RankShard, kv :KvConfig, threads :Int32, maxStepTokens :Int64,
+                progress :LoadProgress)
+            -> (weightBytes :Int64, bytesRead :Int64, loadSeconds :Float64, rssBytes :Int64);
+
+  # This worker's data-plane address (UCX worker address; empty under MPI, whose ranks find each other).
+  dataPlaneAddress @2 () -> (address :Data);
+
+  # addresses: every worker's data-plane address by global index; group: the global indices of this worker's
+  # tensor-parallel group in rank order; stage peers: global indices (-1: none). Called again after any peer
+  # restarts. After it the worker is ready.
+  connectPeers @3 (addresses :List(Data), self :Int32, group :List(Int32), previousStagePeer :Int32,
+                   nextStagePeer :Int32, timeoutMs :Int32) -> ();
+
+  step @4 (batch :StepBatch) -> (output :StepOutput, timings :StepTimings);
+
+  # Answered on the event loop thread, even during a long step.
+  health @5 () -> (state :WorkerState, loaded :Bool, rssBytes :Int64, peakRssBytes :Int64, steps :Int64,
+                   lastError :Text);
+
+  # The worker exits once the reply is sent.
+  shutdown @6 () -> ();
+}

@@ -1,0 +1,61 @@
+// The UCX data plane: a tensor-parallel group's all-reduce and stage-to-stage send/recv over UCP tag messages.
+// Transports are whatever UCX picks from UCX_TLS / UCX_NET_DEVICES (shared memory and TCP here, RDMA verbs in a
+// datacenter); worker addresses are swapped by the caller (the Cap'n Proto control plane, or a test's pipe).
+//
+// Threading: the UCP worker runs in SINGLE thread mode; one thread at a time drives a communicator. Every wait busy
+// polls ucp_worker_progress (lowest latency for 10 KiB decode all-reduces) and checks a deadline, so a dead or hung
+// peer makes the call throw phx::Error (kDisconnected) naming it instead of hanging the step.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "rpc/communicator.h"
+#include "rpc/communicator_stats.h"
+
+namespace phx {
+
+class UcxCommunicator final : public Communicator {
+ public:
+  // Creates the UCP context and worker; transports come from UCX_TLS / UCX_NET_DEVICES as UCX reads them.
+  // Throws phx::Error (kDisconnected: the data plane is unavailable) naming the UCX call that failed.
+  static std::unique_ptr<UcxCommunicator> create();
+  ~UcxCommunicator() override;
+  UcxCommunicator(const UcxCommunicator&) = delete;
+  UcxCommunicator& operator=(const UcxCommunicator&) = delete;
+
+  // This process's UCP worker address, to be swapped through the control plane.
+  std::vector<std::byte> address() const;
+
+  // (Re)connects: addresses[i] is worker i's address (global worker index), self is this worker's index, group
+  // lists the global indices of this worker's tensor-parallel group in rank order (self among them). Callable
+  // again after a peer restarts (old endpoints are closed and replaced). An empty address means "no endpoint"
+  // (e.g. a worker this one never talks to).
+  void connect(const std::vector<std::vector<std::byte>>& addresses, int self, const std::vector<int>& group);
+
+  // Every wait (all-reduce, send, recv) gives up after this long, throwing phx::Error (kDisconnected) that names
+  // the peer ("no data from worker 2 within 5 s"), so a dead peer never hangs a step. Default 10 s.
+  void setTimeout(std::chrono::milliseconds timeout);
+
+  int rank() const override;
+  int size() const override;
+  // Sums in rank order on every rank, so every rank ends with bitwise identical floats.
+  void allReduceSum(std::span<float> data) override;
+  void send(int peer, std::span<const std::byte> data) override;
+  void recv(int peer, std::span<std::byte> data) override;
+
+  // All-reduce count, bytes and time since creation, for metrics and benchmarks.
+  CommunicatorStats stats() const;
+
+  struct Impl;  // UCP handles and per-peer state (ucx_communicator.cc)
+
+ private:
+  explicit UcxCommunicator(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace phx

@@ -1,0 +1,122 @@
+// The control plane of one real `phalanx worker` as a client sees it: a client speaking another protocol version is
+// refused naming both versions; calls out of order (a step before any shard is loaded) fail with a clear error;
+// health answers at any time; a bad --listen is refused by the command line.
+#include <capnp/ez-rpc.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "model/checkpoint.h"
+#include "partition/rank_shard.h"
+#include "rpc/control_codec.h"
+#include "rpc/phalanx.capnp.h"
+#include "tests/cluster/worker_processes.h"
+
+namespace phx::testing {
+namespace {
+
+class WorkerProtocolTest : public ::testing::Test {
+ protected:
+  WorkerProtocolTest()
+      : workers_(1), client_(std::make_unique<capnp::EzRpcClient>(workers_.endpoints()[0])) {}
+  proto::Worker::Client worker() { return client_->getMain<proto::Worker>(); }
+  kj::WaitScope& wait() { return client_->getWaitScope(); }
+
+  UcxWorkers workers_;
+  std::unique_ptr<capnp::EzRpcClient> client_;  // EzRpcClient's destructor may throw: held by pointer
+};
+
+TEST_F(WorkerProtocolTest, HelloRefusesAnotherProtocolVersionNamingBoth) {
+  auto request = worker().helloRequest();
+  request.setProtocolVersion(proto::PROTOCOL_VERSION + 1);
+  request.setClientName("test client");
+  try {
+    request.send().wait(wait());
+    FAIL() << "hello with another protocol version was accepted";
+  } catch (const kj::Exception& e) {
+    const std::string text = e.getDescription().cStr();
+    EXPECT_NE(text.find("protocol version mismatch"), std::string::npos) << text;
+    EXPECT_NE(text.find("version " + std::to_string(proto::PROTOCOL_VERSION + 1)), std::string::npos) << text;
+    EXPECT_NE(text.find("version " + std::to_string(proto::PROTOCOL_VERSION)), std::string::npos) << text;
+  }
+  auto ok = worker().helloRequest();
+  ok.setProtocolVersion(proto::PROTOCOL_VERSION);
+  ok.setClientName("test client");
+  const auto reply = ok.send().wait(wait());
+  EXPECT_EQ(reply.getProtocolVersion(), proto::PROTOCOL_VERSION);
+  EXPECT_EQ(reply.getPid(), workers_.pid(0));
+  EXPECT_EQ(std::string(reply.getTransport().cStr()), "ucx");
+}
+
+TEST_F(WorkerProtocolTest, StepBeforeLoadFailsClearlyAndHealthAnswers) {
+  auto step = worker().stepRequest();
+  auto tokens = step.initBatch().initTokens(1);
+  tokens.set(0, 1);
+  try {
+    step.send().wait(wait());
+    FAIL() << "a step before loadShard succeeded";
+  } catch (const kj::Exception& e) {
+    EXPECT_NE(std::string(e.getDescription().cStr()).find("not connected to its peers"), std::string::npos)
+        << e.getDescription().cStr();
+  }
+  auto load = worker().loadShardRequest();
+  load.setCheckpointDir("/nonexistent/model");
+  load.getKv().setBlockSize(16);
+  load.getKv().setBlocks(4);
+  EXPECT_THROW(load.send().wait(wait()), kj::Exception);
+  const auto health = worker().healthRequest().send().wait(wait());
+  EXPECT_EQ(health.getState(), proto::WorkerState::FAILED);
+  EXPECT_FALSE(health.getLoaded());
+  EXPECT_NE(std::string(health.getLastError().cStr()).find("/nonexistent/model"), std::string::npos)
+      << health.getLastError().cStr();
+  EXPECT_GT(health.getRssBytes(), 0);
+}
+
+// The compute thread runs the step; the event loop stays free: health answers while a long prefill runs.
+TEST_F(WorkerProtocolTest, HealthAnswersDuringALongPrefill) {
+  const std::string model = std::string(PHX_TEST_DATA_DIR) + "/small";
+  const RankShard shard = wholeModelShard(Checkpoint::open(model)->config());
+  auto load = worker().loadShardRequest();
+  load.setCheckpointDir(model);
+  encodeRankShard(shard, load.initShard());
+  load.getKv().setBlockSize(16);
+  load.getKv().setBlocks(32);
+  load.setThreads(1);
+  load.setMaxStepTokens(512);
+  const auto loaded = load.send().wait(wait());
+  EXPECT_GT(loaded.getWeightBytes(), 0);
+  const auto address = worker().dataPlaneAddressRequest().send().wait(wait());
+  auto connect = worker().connectPeersRequest();
+  connect.initAddresses(1).set(0, address.getAddress());
+  connect.initGroup(1).set(0, 0);
+  connect.setSelf(0);
+  connect.setPreviousStagePeer(-1);
+  connect.setNextStagePeer(-1);
+  connect.send().wait(wait());
+
+  StepBatch prefill;
+  for (int i = 0; i < 512; ++i) prefill.tokens.push_back(1000 + i);
+  std::vector<int32_t> blocks;
+  for (int b = 0; b < 32; ++b) blocks.push_back(b);
+  prefill.sequences = {{0, 512, blocks, LogitsFor::kLast}};
+  prefill.candidates = 8;
+  auto step = worker().stepRequest();
+  encodeStepBatch(prefill, step.initBatch());
+  auto running = step.send();
+  const auto health = worker().healthRequest().send().wait(wait());
+  EXPECT_FALSE(running.poll(wait())) << "health waited for the step";
+  EXPECT_EQ(health.getState(), proto::WorkerState::READY);
+  const auto done = running.wait(wait());
+  EXPECT_EQ(done.getOutput().getCandidates().size(), 1u);
+  EXPECT_GT(done.getTimings().getComputeSeconds(), 0);
+}
+
+TEST(WorkerCommandTest, BadListenAddressIsRefused) {
+  for (const char* listen : {"nonsense", "127.0.0.1:70000", "127.0.0.1:x"}) {
+    ChildProcess worker({PHX_BINARY, "worker", "--listen", listen}, {});
+    EXPECT_THROW(worker.waitListening(1, std::chrono::seconds(10)), std::runtime_error) << listen;
+  }
+}
+
+}  // namespace
+}  // namespace phx::testing

@@ -1,0 +1,202 @@
+#include "tests/monitoring/prometheus_server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace phx::test {
+
+namespace {
+
+std::runtime_error systemError(const std::string& what) {
+  return std::runtime_error(what + ": " + std::strerror(errno));
+}
+
+std::vector<char*> argvPointers(const std::vector<std::string>& argv) {
+  std::vector<char*> pointers;
+  for (const auto& arg : argv) pointers.push_back(const_cast<char*>(arg.c_str()));
+  pointers.push_back(nullptr);
+  return pointers;
+}
+
+}  // namespace
+
+ScratchDir::ScratchDir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "phalanx-monitoring-XXXXXX").string();
+  if (mkdtemp(pattern.data()) == nullptr) throw systemError("mkdtemp " + pattern);
+  path_ = pattern;
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+int freeTcpPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw systemError("socket");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    close(fd);
+    throw systemError("bind 127.0.0.1:0");
+  }
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+HttpResponse httpGet(int port, const std::string& target) {
+  HttpResponse response;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw systemError("socket");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    close(fd);
+    return response;  // not listening (yet)
+  }
+  std::string request = "GET " + target + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return response;
+  }
+  std::string raw;
+  char buffer[16384];
+  for (ssize_t got; (got = recv(fd, buffer, sizeof(buffer), 0)) > 0;) raw.append(buffer, static_cast<size_t>(got));
+  close(fd);
+  // "HTTP/1.1 200 OK\r\n...\r\n\r\nbody"
+  auto space = raw.find(' ');
+  auto bodyStart = raw.find("\r\n\r\n");
+  if (space == std::string::npos || bodyStart == std::string::npos) return response;
+  response.status = std::atoi(raw.c_str() + space + 1);
+  response.body = raw.substr(bodyStart + 4);
+  return response;
+}
+
+std::string urlEncode(std::string_view text) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string encoded;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      encoded += static_cast<char>(c);
+    } else {
+      encoded += '%';
+      encoded += kHex[c >> 4];
+      encoded += kHex[c & 15];
+    }
+  }
+  return encoded;
+}
+
+CommandResult runCommand(const std::vector<std::string>& argv, const std::string& input) {
+  int inPipe[2], outPipe[2];
+  if (pipe2(inPipe, O_CLOEXEC) != 0 || pipe2(outPipe, O_CLOEXEC) != 0) throw systemError("pipe");
+  pid_t pid = fork();
+  if (pid < 0) throw systemError("fork");
+  if (pid == 0) {
+    dup2(inPipe[0], STDIN_FILENO);
+    dup2(outPipe[1], STDOUT_FILENO);
+    dup2(outPipe[1], STDERR_FILENO);
+    auto pointers = argvPointers(argv);
+    execvp(pointers[0], pointers.data());
+    std::fprintf(stderr, "cannot run %s: %s\n", pointers[0], std::strerror(errno));
+    _exit(127);
+  }
+  close(inPipe[0]);
+  close(outPipe[1]);
+  // Inputs here are a few kilobytes: they fit the pipe, so writing all before reading cannot deadlock.
+  if (!input.empty()) {
+    ssize_t ignored = write(inPipe[1], input.data(), input.size());
+    (void)ignored;
+  }
+  close(inPipe[1]);
+  CommandResult result;
+  char buffer[4096];
+  for (ssize_t got; (got = read(outPipe[0], buffer, sizeof(buffer))) > 0;) {
+    result.output.append(buffer, static_cast<size_t>(got));
+  }
+  close(outPipe[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+PrometheusServer::PrometheusServer(const std::filesystem::path& configFile, const std::filesystem::path& dataDir,
+                                   int port)
+    : port_(port), logFile_(dataDir.parent_path() / "prometheus.log") {
+  std::vector<std::string> argv = {"prometheus",
+                                   "--config.file=" + configFile.string(),
+                                   "--storage.tsdb.path=" + dataDir.string(),
+                                   "--web.listen-address=127.0.0.1:" + std::to_string(port)};
+  pid_ = fork();
+  if (pid_ < 0) throw systemError("fork");
+  if (pid_ == 0) {
+    int log = open(logFile_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (log >= 0) {
+      dup2(log, STDOUT_FILENO);
+      dup2(log, STDERR_FILENO);
+    }
+    auto pointers = argvPointers(argv);
+    execvp(pointers[0], pointers.data());
+    std::fprintf(stderr, "cannot run prometheus (scripts/setup.sh installs it): %s\n", std::strerror(errno));
+    _exit(127);
+  }
+}
+
+PrometheusServer::~PrometheusServer() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  for (int i = 0; i < 100; ++i) {
+    if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+}
+
+bool PrometheusServer::running() {
+  if (pid_ <= 0) return false;
+  if (waitpid(pid_, nullptr, WNOHANG) == pid_) pid_ = -1;
+  return pid_ > 0;
+}
+
+std::string PrometheusServer::log() const {
+  std::ifstream in(logFile_);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+bool PrometheusServer::waitReady(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!running()) return false;
+    if (httpGet(port_, "/-/ready").status == 200) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+}  // namespace phx::test

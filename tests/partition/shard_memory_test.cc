@@ -1,0 +1,53 @@
+// A plan's weightBytes is what the worker really holds: every rank of several plans is loaded from the generated
+// checkpoints with loadShardWeights (the worker's loader) and its ShardWeights::bytes compared, so the plan's
+// memory model cannot drift from the loader's packing (padding of rows and columns included).
+#include "partition/shard_memory.h"
+
+#include <gtest/gtest.h>
+
+#include "kernels/packed_weight.h"
+#include "model/checkpoint.h"
+#include "partition/shard_plan.h"
+#include "worker/shard_weights.h"
+
+namespace phx {
+namespace {
+
+// The packing this file mirrors.
+static_assert(kPackedRowBlock == kMatmulRowBlock);
+static_assert(kPackedColBlock == kMatmulColBlock);
+
+void expectPlannedBytesAreLoadedBytes(const std::string& preset, int tp, int pp) {
+  const auto checkpoint = Checkpoint::open(std::filesystem::path(PHX_TEST_DATA_DIR) / preset);
+  ClusterSpec spec;
+  spec.tp = tp;
+  spec.pp = pp;
+  const ShardPlan plan = makeShardPlan(checkpoint->config(), spec);
+  for (const RankPlan& rank : plan.ranks) {
+    const ShardWeights weights = loadShardWeights(*checkpoint, rank.shard);
+    EXPECT_EQ(rank.weightBytes, weights.bytes)
+        << preset << " tp " << tp << " pp " << pp << " worker " << rank.worker << ": "
+        << describeRankShard(rank.shard);
+  }
+}
+
+TEST(ShardMemoryTest, TinyPlansWeighWhatTheLoaderHolds) {
+  // tiny: head dim 8 and MLP 192, so qkv rows, o_proj columns and small-block MLP splits all carry padding.
+  for (const auto& [tp, pp] : {std::pair{1, 1}, {2, 1}, {3, 1}, {5, 1}, {8, 1}, {2, 2}, {3, 2}}) {
+    expectPlannedBytesAreLoadedBytes("tiny", tp, pp);
+  }
+}
+
+TEST(ShardMemoryTest, SmallPlanWeighsWhatTheLoaderHolds) {
+  expectPlannedBytesAreLoadedBytes("small", 3, 2);
+}
+
+TEST(ShardMemoryTest, PackedBytesPadRowsTo64AndColumnsTo16) {
+  EXPECT_EQ(packedBf16Bytes(64, 16), 64 * 16 * 2);
+  EXPECT_EQ(packedBf16Bytes(65, 16), 128 * 16 * 2);
+  EXPECT_EQ(packedBf16Bytes(64, 17), 64 * 32 * 2);
+  EXPECT_EQ(packedBf16Bytes(0, 16), 0);
+}
+
+}  // namespace
+}  // namespace phx

@@ -1,0 +1,76 @@
+#include "worker/compute_thread.h"
+
+#include <string>
+
+#include "common/error.h"
+
+namespace phx {
+
+kj::Exception toKjException(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const Error& e) {
+    const auto type = e.kind() == ErrorKind::kDisconnected  ? kj::Exception::Type::DISCONNECTED
+                      : e.kind() == ErrorKind::kOverloaded ? kj::Exception::Type::OVERLOADED
+                                                           : kj::Exception::Type::FAILED;
+    return kj::Exception(type, __FILE__, __LINE__,
+                         kj::str(std::string(errorKindName(e.kind())).c_str(), ": ", e.what()));
+  } catch (const kj::Exception& e) {
+    return e;
+  } catch (const std::exception& e) {
+    return kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("internal: ", e.what()));
+  } catch (...) {
+    return kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("internal: unknown exception"));
+  }
+}
+
+ComputeThread::ComputeThread() : thread_([this] { loop(); }) {}
+
+ComputeThread::~ComputeThread() {
+  bool busy;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    jobs_.clear();
+    busy = busy_;
+  }
+  wake_.notify_all();
+  // A job still running (a long load) would hold SIGTERM up: the process is about to exit, so let it go.
+  if (busy) {
+    thread_.detach();
+  } else {
+    thread_.join();
+  }
+}
+
+bool ComputeThread::busy() {
+  std::lock_guard lock(mutex_);
+  return busy_;
+}
+
+void ComputeThread::post(kj::Function<void()> job) {
+  {
+    std::lock_guard lock(mutex_);
+    jobs_.push_back(std::move(job));
+  }
+  wake_.notify_one();
+}
+
+void ComputeThread::loop() {
+  for (;;) {
+    kj::Maybe<kj::Function<void()>> next;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      if (stopping_) return;
+      next = kj::mv(jobs_.front());
+      jobs_.pop_front();
+      busy_ = true;
+    }
+    KJ_IF_MAYBE(job, next) { (*job)(); }
+    std::lock_guard lock(mutex_);
+    busy_ = false;
+  }
+}
+
+}  // namespace phx

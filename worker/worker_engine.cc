@@ -1,0 +1,105 @@
+#include "worker/worker_engine.h"
+
+#include <chrono>
+
+#include "common/error.h"
+#include "model/checkpoint.h"
+#include "rpc/mpi_communicator.h"
+#include "rpc/ucx_communicator.h"
+#include "worker/process_memory.h"
+
+namespace phx {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+const char* dataTransportName(DataTransport transport) {
+  return transport == DataTransport::kUcx ? "ucx" : "mpi";
+}
+
+DataTransport parseDataTransport(const std::string& name) {
+  if (name == "ucx") return DataTransport::kUcx;
+  if (name == "mpi") return DataTransport::kMpi;
+  throwInvalidArgument("--transport must be ucx or mpi, got '" + name + "'");
+}
+
+WorkerEngine::~WorkerEngine() {
+  // The runner refers to the communicator, the cache and the weights: it goes first.
+  runner_.reset();
+}
+
+ShardLoadReport WorkerEngine::load(const ShardLoadRequest& request) {
+  const auto start = Clock::now();
+  runner_.reset();
+  cache_.reset();
+  weights_.reset();
+  ShardLoadReport report;
+  {
+    const auto checkpoint = Checkpoint::open(request.checkpointDir);
+    const uint64_t before = checkpoint->bytesRead();
+    weights_ = std::make_unique<ShardWeights>(loadShardWeights(*checkpoint, request.shard, request.progress));
+    report.bytesRead = int64_t(checkpoint->bytesRead() - before);
+  }
+  if (request.kvBlocks < 1 || request.kvBlockSize < 1) {
+    throwInvalidArgument("load shard: the KV cache needs at least one block of at least one token, got " +
+                         std::to_string(request.kvBlocks) + " blocks of " + std::to_string(request.kvBlockSize));
+  }
+  cache_ = std::make_unique<KvCache>(kvCacheShapeFor(weights_->config, weights_->shard, request.kvBlockSize,
+                                                     request.kvBlockSize * request.kvBlocks));
+  loadRequest_ = request;
+  loadRequest_.progress = nullptr;
+  report.weightBytes = weights_->bytes;
+  report.loadSeconds = secondsSince(start);
+  report.rssBytes = readProcessMemory().rssBytes;
+  return report;
+}
+
+std::vector<std::byte> WorkerEngine::dataPlaneAddress() {
+  if (transport_ == DataTransport::kMpi) return {};
+  if (!ucx_) ucx_ = UcxCommunicator::create();
+  return static_cast<UcxCommunicator&>(*ucx_).address();
+}
+
+void WorkerEngine::connect(const PeerConnection& peers) {
+  if (!loaded()) throwInvalidArgument("connect peers: no shard is loaded yet (call loadShard first)");
+  runner_.reset();
+  timed_.reset();
+  Communicator* comm = nullptr;
+  if (transport_ == DataTransport::kUcx) {
+    if (!ucx_) ucx_ = UcxCommunicator::create();
+    auto& ucx = static_cast<UcxCommunicator&>(*ucx_);
+    ucx.setTimeout(peers.timeout);
+    ucx.connect(peers.addresses, peers.self, peers.group);
+    comm = &ucx;
+  } else {
+    // Collective over the MPI world: every worker receives connectPeers at the same time from the coordinator.
+    mpi_.reset();
+    mpi_ = MpiCommunicator::create(peers.group);
+    comm = mpi_.get();
+  }
+  timed_ = std::make_unique<TimedCommunicator>(*comm);
+  runner_ = std::make_unique<ModelRunner>(*weights_, *cache_, *timed_,
+                                          RunnerOptions{.maxStepTokens = loadRequest_.maxStepTokens,
+                                                        .threads = loadRequest_.threads,
+                                                        .previousStagePeer = peers.previousStagePeer,
+                                                        .nextStagePeer = peers.nextStagePeer});
+}
+
+const StepOutput& WorkerEngine::step(const StepBatch& batch, WorkerStepTimings& timings) {
+  if (!ready()) throwInvalidArgument("step: the worker is not connected to its peers yet (call connectPeers)");
+  const auto start = Clock::now();
+  timed_->reset();
+  const StepOutput& output = runner_->run(batch);
+  const double total = secondsSince(start);
+  timings.commSeconds = timed_->seconds();
+  timings.computeSeconds = total - timings.commSeconds;
+  return output;
+}
+
+}  // namespace phx

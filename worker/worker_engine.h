@@ -1,0 +1,94 @@
+// Everything one worker process holds between control-plane calls: its shard's weights, its KV cache, its
+// data-plane communicator and the model runner over them. No Cap'n Proto here (worker/worker_server.h speaks the
+// protocol); every method runs on the worker's one compute thread, in the order the coordinator calls them:
+// load -> dataPlaneAddress -> connect -> step, step, ... (connect again whenever a peer restarts).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "partition/rank_shard.h"
+#include "rpc/communicator.h"
+#include "rpc/step.h"
+#include "worker/kv_cache.h"
+#include "worker/model_runner.h"
+#include "worker/shard_weights.h"
+#include "worker/timed_communicator.h"
+
+namespace phx {
+
+enum class DataTransport { kUcx, kMpi };
+// "ucx" / "mpi"; parseDataTransport throws phx::Error (invalid argument) for anything else.
+const char* dataTransportName(DataTransport transport);
+DataTransport parseDataTransport(const std::string& name);
+
+struct ShardLoadRequest {
+  std::filesystem::path checkpointDir;
+  RankShard shard;
+  int64_t kvBlockSize = 16;
+  int64_t kvBlocks = 0;
+  int threads = 1;
+  int64_t maxStepTokens = 512;
+  LoadProgress progress;  // optional
+};
+
+struct ShardLoadReport {
+  int64_t weightBytes = 0;  // resident packed weights
+  int64_t bytesRead = 0;    // checkpoint bytes read (Checkpoint::bytesRead): exactly the shard's slices
+  double loadSeconds = 0;
+  int64_t rssBytes = 0;     // after loading, KV cache reserved
+};
+
+struct PeerConnection {
+  std::vector<std::vector<std::byte>> addresses;  // every worker's data-plane address, by global index
+  int self = 0;
+  std::vector<int> group;  // global indices of this worker's tensor-parallel group, in rank order
+  int previousStagePeer = -1;
+  int nextStagePeer = -1;
+  std::chrono::milliseconds timeout{5000};  // data-plane waits give up after this (a dead peer never hangs a step)
+};
+
+struct WorkerStepTimings {
+  double computeSeconds = 0;
+  double commSeconds = 0;
+  double waitSeconds = 0;  // filled by the caller: queued before the compute thread took the step
+};
+
+class WorkerEngine {
+ public:
+  explicit WorkerEngine(DataTransport transport) : transport_(transport) {}
+  ~WorkerEngine();
+
+  // Replaces whatever was loaded (and drops the runner: connect must follow). Throws phx::Error naming the file,
+  // tensor or shard field at fault.
+  ShardLoadReport load(const ShardLoadRequest& request);
+  // UCX: this process's worker address (the communicator is created on first use and kept, so the address stays
+  // the same across reconnects). MPI: empty.
+  std::vector<std::byte> dataPlaneAddress();
+  // Joins the data plane and builds the runner. Throws phx::Error (invalid argument) before load.
+  void connect(const PeerConnection& peers);
+  // Throws phx::Error (invalid argument) before connect, or for a malformed batch; kDisconnected when a peer is gone.
+  const StepOutput& step(const StepBatch& batch, WorkerStepTimings& timings);
+
+  bool loaded() const { return weights_ != nullptr; }
+  bool ready() const { return runner_ != nullptr; }
+  DataTransport transport() const { return transport_; }
+
+ private:
+  DataTransport transport_;
+  std::unique_ptr<ShardWeights> weights_;
+  std::unique_ptr<KvCache> cache_;
+  ShardLoadRequest loadRequest_;
+  // Exactly one of these is the data plane once connected.
+  std::unique_ptr<Communicator> ucx_;
+  std::unique_ptr<Communicator> mpi_;
+  std::unique_ptr<TimedCommunicator> timed_;
+  std::unique_ptr<ModelRunner> runner_;
+};
+
+}  // namespace phx

@@ -1,0 +1,25 @@
+// `phalanx worker`: serves the control plane's Worker interface (rpc/phalanx.capnp) over Cap'n Proto RPC on one
+// TCP port. The kj event loop (this thread) answers calls; loading, joining the data plane and steps run on a
+// compute thread (worker/compute_thread.h), so health answers during a long prefill. State between calls lives
+// in a WorkerEngine (worker/worker_engine.h).
+#pragma once
+
+#include <string>
+
+#include "worker/worker_engine.h"
+
+namespace phx {
+
+struct WorkerServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;  // 0: any free port (printed); under MPI the port is port + the MPI world rank
+  int threads = 1;  // kernel threads, unless loadShard asks for another count
+  DataTransport transport = DataTransport::kUcx;
+};
+
+// Serves until SIGTERM or SIGINT (or a shutdown() call), then returns. Once listening, prints one line to stdout:
+// "phalanx worker listening on HOST:PORT (transport ucx, pid N)". Throws phx::Error (kIo) when the port cannot
+// be bound.
+void serveWorker(const WorkerServerOptions& options);
+
+}  // namespace phx
