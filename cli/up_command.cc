@@ -41,6 +41,8 @@ ArgParser parser() {
       .option("port", "N", "the coordinator's client port", "8000")
       .option("host", "H", "address the client port listens on", "127.0.0.1")
       .option("worker-port", "N", "first worker control port (worker i listens on N + i)", "7100")
+      .option("metrics-port", "N", "first worker Prometheus port (worker i serves /metrics on N + i; 0: none)",
+              "9100")
       .option("threads", "N", "compute threads per worker (and cores it is pinned to)", "1")
       .option("kv-tokens", "N", "KV cache capacity in tokens", "16384")
       .option("api-key-file", "F", "require this API key (Authorization: Bearer) on the HTTP API")
@@ -110,6 +112,7 @@ struct ClusterLayout {
   int workers = 1;
   int threads = 1;
   int firstWorkerPort = 7100;
+  int firstMetricsPort = 9100;  // 0: workers export no metrics
   bool pin = true;
   bool mpi = false;
 
@@ -124,12 +127,16 @@ struct ClusterLayout {
     return set;
   }
 
+  std::vector<std::string> metricsFlag(int worker) const {
+    if (firstMetricsPort == 0) return {};
+    return {"--metrics", "127.0.0.1:" + std::to_string(firstMetricsPort + worker)};
+  }
+
   std::unique_ptr<ChildProcess> startWorker(int worker) const {
-    return std::make_unique<ChildProcess>(
-        "worker " + std::to_string(worker),
-        std::vector<std::string>{selfExecutable(), "worker", "--listen", workerEndpoint(worker), "--threads",
-                                 std::to_string(threads)},
-        coresOf(worker));
+    std::vector<std::string> argv = {selfExecutable(), "worker", "--listen", workerEndpoint(worker), "--threads",
+                                     std::to_string(threads)};
+    for (auto& arg : metricsFlag(worker)) argv.push_back(arg);
+    return std::make_unique<ChildProcess>("worker " + std::to_string(worker), argv, coresOf(worker));
   }
 
   // Every worker under one mpirun: MPI ranks are the global worker indices; worker i listens on the first port + i.
@@ -138,6 +145,7 @@ struct ClusterLayout {
                                      std::to_string(workers), "--bind-to", pin ? "core" : "none",
                                      selfExecutable(), "worker", "--transport", "mpi", "--listen",
                                      workerEndpoint(0), "--threads", std::to_string(threads)};
+    for (auto& arg : metricsFlag(0)) argv.push_back(arg);  // worker i adds its MPI rank to the port
     return std::make_unique<ChildProcess>("mpirun", argv);
   }
 };
@@ -168,6 +176,7 @@ int upCommand(int argc, char** argv) {
   layout.workers = int(tp * pp);
   layout.threads = int(args->integer("threads"));
   layout.firstWorkerPort = int(args->integer("worker-port"));
+  layout.firstMetricsPort = int(args->integer("metrics-port"));
   layout.pin = !args->has("no-pin");
   layout.mpi = args->has("mpi");
   const std::string host = args->str("host");

@@ -2,12 +2,15 @@
 // until a coordinator connects and sends its shard over the control plane (rpc/phalanx.capnp); it then reads only
 // that shard's slices of the checkpoint, joins its tensor-parallel group's data plane and runs steps. SIGTERM or
 // SIGINT stops it.
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "common/error.h"
+#include "monitoring/worker_metrics.h"
+#include "rpc/mpi_communicator.h"
 #include "worker/worker_server.h"
 
 namespace phx::cli {
@@ -21,8 +24,28 @@ ArgParser parser() {
               "is UCX, transports from UCX_TLS. Stops on SIGTERM or SIGINT.");
   p.option("listen", "HOST:PORT", "control-plane address", "127.0.0.1:0")
       .option("threads", "N", "compute threads (kernels)", "1")
-      .option("transport", "NAME", "data plane: ucx or mpi", "ucx");
+      .option("transport", "NAME", "data plane: ucx or mpi", "ucx")
+      .option("metrics", "HOST:PORT", "serve Prometheus metrics on this address (under MPI: PORT + world rank)");
   return p;
+}
+
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+
+HostPort parseHostPort(const char* flag, const std::string& text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    throwInvalidArgument(std::string(flag) + " must be HOST:PORT, got '" + text + "'");
+  }
+  const std::string port = text.substr(colon + 1);
+  char* end = nullptr;
+  const long value = std::strtol(port.c_str(), &end, 10);
+  if (port.empty() || *end != '\0' || value < 0 || value > 65535) {
+    throwInvalidArgument(std::string(flag) + ": the port must be 0..65535, got '" + port + "'");
+  }
+  return {text.substr(0, colon), int(value)};
 }
 
 }  // namespace
@@ -31,22 +54,21 @@ int workerCommand(int argc, char** argv) {
   const auto args = parser().parse(argc, argv);
   if (!args) return 0;
   WorkerServerOptions options;
-  const std::string listen = args->str("listen");
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    throwInvalidArgument("--listen must be HOST:PORT, got '" + listen + "'");
-  }
-  options.host = listen.substr(0, colon);
-  const std::string port = listen.substr(colon + 1);
-  char* end = nullptr;
-  const long value = std::strtol(port.c_str(), &end, 10);
-  if (port.empty() || *end != '\0' || value < 0 || value > 65535) {
-    throwInvalidArgument("--listen: the port must be 0..65535, got '" + port + "'");
-  }
-  options.port = int(value);
+  const HostPort listen = parseHostPort("--listen", args->str("listen"));
+  options.host = listen.host;
+  options.port = listen.port;
   options.threads = int(args->integer("threads"));
   if (options.threads < 1) throwInvalidArgument("--threads must be at least 1");
   options.transport = parseDataTransport(args->str("transport"));
+  WorkerMetrics metrics;
+  if (auto address = args->optionalStr("metrics")) {
+    HostPort where = parseHostPort("--metrics", *address);
+    if (options.transport == DataTransport::kMpi && where.port != 0) where.port += MpiCommunicator::worldRank();
+    const int port = metrics.startExposer(where.host + ":" + std::to_string(where.port));
+    std::printf("phalanx worker metrics on http://%s:%d/metrics\n", where.host.c_str(), port);
+    std::fflush(stdout);
+    options.metrics = &metrics;
+  }
   serveWorker(options);
   return 0;
 }

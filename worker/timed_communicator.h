@@ -3,6 +3,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 
 #include "rpc/communicator.h"
 
@@ -10,13 +12,20 @@ namespace phx {
 
 class TimedCommunicator final : public Communicator {
  public:
-  explicit TimedCommunicator(Communicator& inner) : inner_(inner) {}
+  // onAllReduce, if given, hears each all-reduce's wall time and payload bytes (the worker's metrics).
+  using AllReduceObserver = std::function<void(double seconds, uint64_t bytes)>;
+  explicit TimedCommunicator(Communicator& inner, AllReduceObserver onAllReduce = {})
+      : inner_(inner), onAllReduce_(std::move(onAllReduce)) {}
 
   int rank() const override { return inner_.rank(); }
   int size() const override { return inner_.size(); }
   void allReduceSum(std::span<float> data) override {
-    Timer timer(seconds_);
-    inner_.allReduceSum(data);
+    const double before = seconds_;
+    {
+      Timer timer(seconds_);
+      inner_.allReduceSum(data);
+    }
+    if (onAllReduce_) onAllReduce_(seconds_ - before, data.size_bytes());
   }
   void send(int peer, std::span<const std::byte> data) override {
     Timer timer(seconds_);
@@ -40,6 +49,7 @@ class TimedCommunicator final : public Communicator {
   };
 
   Communicator& inner_;
+  AllReduceObserver onAllReduce_;
   double seconds_ = 0;
 };
 

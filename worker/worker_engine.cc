@@ -1,9 +1,11 @@
 #include "worker/worker_engine.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "common/error.h"
 #include "model/checkpoint.h"
+#include "monitoring/worker_metrics.h"
 #include "rpc/mpi_communicator.h"
 #include "rpc/ucx_communicator.h"
 #include "worker/process_memory.h"
@@ -57,6 +59,7 @@ ShardLoadReport WorkerEngine::load(const ShardLoadRequest& request) {
   report.weightBytes = weights_->bytes;
   report.loadSeconds = secondsSince(start);
   report.rssBytes = readProcessMemory().rssBytes;
+  if (metrics_) metrics_->onLoaded(report.loadSeconds, report.weightBytes, cache_->shape().bytes());
   return report;
 }
 
@@ -83,7 +86,15 @@ void WorkerEngine::connect(const PeerConnection& peers) {
     mpi_ = MpiCommunicator::create(peers.group);
     comm = mpi_.get();
   }
-  timed_ = std::make_unique<TimedCommunicator>(*comm);
+  TimedCommunicator::AllReduceObserver observer;
+  if (metrics_) {
+    // The plan numbers workers stage by stage, tp rank by tp rank: the group is this worker's stage.
+    const auto self = std::find(peers.group.begin(), peers.group.end(), peers.self);
+    const int tpRank = int(self - peers.group.begin());
+    metrics_->setIdentity(peers.self, peers.self / int(std::max<size_t>(1, peers.group.size())), tpRank);
+    observer = [metrics = metrics_](double seconds, uint64_t bytes) { metrics->onAllReduce(seconds, bytes); };
+  }
+  timed_ = std::make_unique<TimedCommunicator>(*comm, std::move(observer));
   runner_ = std::make_unique<ModelRunner>(*weights_, *cache_, *timed_,
                                           RunnerOptions{.maxStepTokens = loadRequest_.maxStepTokens,
                                                         .threads = loadRequest_.threads,
@@ -99,6 +110,10 @@ const StepOutput& WorkerEngine::step(const StepBatch& batch, WorkerStepTimings& 
   const double total = secondsSince(start);
   timings.commSeconds = timed_->seconds();
   timings.computeSeconds = total - timings.commSeconds;
+  if (metrics_) {
+    metrics_->onStep({.total = total + timings.waitSeconds, .compute = timings.computeSeconds,
+                      .communication = timings.commSeconds, .wait = timings.waitSeconds});
+  }
   return output;
 }
 

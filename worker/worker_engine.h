@@ -22,6 +22,8 @@
 
 namespace phx {
 
+class WorkerMetrics;
+
 enum class DataTransport { kUcx, kMpi };
 // "ucx" / "mpi"; parseDataTransport throws phx::Error (invalid argument) for anything else.
 const char* dataTransportName(DataTransport transport);
@@ -61,7 +63,9 @@ struct WorkerStepTimings {
 
 class WorkerEngine {
  public:
-  explicit WorkerEngine(DataTransport transport) : transport_(transport) {}
+  // metrics, if given, must outlive the engine: load, identity, steps and all-reduces are recorded there.
+  explicit WorkerEngine(DataTransport transport, WorkerMetrics* metrics = nullptr)
+      : transport_(transport), metrics_(metrics) {}
   ~WorkerEngine();
 
   // Replaces whatever was loaded (and drops the runner: connect must follow). Throws phx::Error naming the file,
@@ -81,6 +85,7 @@ class WorkerEngine {
 
  private:
   DataTransport transport_;
+  WorkerMetrics* metrics_;
   std::unique_ptr<ShardWeights> weights_;
   std::unique_ptr<KvCache> cache_;
   ShardLoadRequest loadRequest_;

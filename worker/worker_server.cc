@@ -230,7 +230,7 @@ class WorkerImpl final : public proto::Worker::Server, private kj::TaskSet::Erro
   kj::Timer& timer_;
   kj::PromiseFulfiller<void>& stop_;
   kj::TaskSet tasks_;
-  WorkerEngine engine_{options_.transport};  // touched only on the compute thread
+  WorkerEngine engine_{options_.transport, options_.metrics};  // touched only on the compute thread
   std::atomic<uint64_t> steps_{0};
   std::mutex stateMutex_;
   proto::WorkerState state_ = proto::WorkerState::IDLE;

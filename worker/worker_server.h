@@ -15,6 +15,7 @@ struct WorkerServerOptions {
   int port = 0;  // 0: any free port (printed); under MPI the port is port + the MPI world rank
   int threads = 1;  // kernel threads, unless loadShard asks for another count
   DataTransport transport = DataTransport::kUcx;
+  WorkerMetrics* metrics = nullptr;  // optional; outlives the server
 };
 
 // Serves until SIGTERM or SIGINT (or a shutdown() call), then returns. Once listening, prints one line to stdout:
