@@ -53,39 +53,42 @@ ArgParser parser() {
   return p;
 }
 
-// True when something accepts TCP connections on host:port.
-bool acceptsConnections(const std::string& host, int port) {
+// A TCP connection to host:port (IPv4) with a 2 s receive timeout, or -1.
+int connectTo(const std::string& host, int port) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in address = {};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(uint16_t(port));
-  inet_pton(AF_INET, host.c_str(), &address.sin_addr);
-  const bool connected = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
-  close(fd);
-  return connected;
-}
-
-// GET /health on the client port: 200 once every worker has loaded.
-bool healthy(const std::string& host, int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
+  if (fd < 0) return -1;
   sockaddr_in address = {};
   address.sin_family = AF_INET;
   address.sin_port = htons(uint16_t(port));
   inet_pton(AF_INET, host.c_str(), &address.sin_addr);
   timeval timeout{2, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// True when something accepts TCP connections on host:port.
+bool acceptsConnections(const std::string& host, int port) {
+  const int fd = connectTo(host, port);
+  if (fd >= 0) close(fd);
+  return fd >= 0;
+}
+
+// GET /health on the client port: 200 once every worker has loaded.
+bool healthy(const std::string& host, int port) {
+  const int fd = connectTo(host, port);
+  if (fd < 0) return false;
   bool ok = false;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
-    const std::string request = "GET /health HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
-    if (write(fd, request.data(), request.size()) == ssize_t(request.size())) {
-      // Read the whole reply: closing early would cut the server's response off mid-write.
-      std::string reply;
-      char buffer[1024];
-      for (ssize_t got; (got = read(fd, buffer, sizeof(buffer))) > 0;) reply.append(buffer, size_t(got));
-      ok = reply.size() > 12 && reply.compare(0, 12, "HTTP/1.1 200") == 0;
-    }
+  const std::string request = "GET /health HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
+  if (write(fd, request.data(), request.size()) == ssize_t(request.size())) {
+    // Read the whole reply: closing early would cut the server's response off mid-write.
+    std::string reply;
+    char buffer[1024];
+    for (ssize_t got; (got = read(fd, buffer, sizeof(buffer))) > 0;) reply.append(buffer, size_t(got));
+    ok = reply.size() > 12 && reply.compare(0, 12, "HTTP/1.1 200") == 0;
   }
   close(fd);
   return ok;
