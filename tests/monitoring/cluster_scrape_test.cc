@@ -1,0 +1,115 @@
+// Debian's real Prometheus server scrapes a real local cluster (`phalanx up`, tiny model, TP=2): the coordinator's
+// /metrics on the client port and both workers' metrics ports, every second. After a few completions the test finds,
+// through Prometheus' query API, every target up and the serving, per-rank and all-reduce series with the values the
+// completions imply.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
+
+#include "tests/monitoring/prometheus_server.h"
+#include "tests/serving/cluster_process.h"
+
+namespace phx {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The value of an instant query that returns exactly one series; nullopt otherwise (not scraped yet).
+std::optional<double> queryValue(int port, const std::string& promql) {
+  const auto response = test::httpGet(port, "/api/v1/query?query=" + test::urlEncode(promql));
+  if (response.status != 200) return std::nullopt;
+  const auto answer = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  if (!answer.is_object() || answer.value("status", "") != "success") return std::nullopt;
+  const auto& result = answer.at("data").at("result");
+  if (result.size() != 1) return std::nullopt;
+  return std::stod(result[0].at("value")[1].get<std::string>());
+}
+
+std::string scrapeConfig(int coordinatorPort, const std::vector<int>& workerPorts) {
+  std::ostringstream yaml;
+  yaml << "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+       << "scrape_configs:\n"
+       << "  - job_name: phalanx-coordinator\n    static_configs:\n      - targets: ['127.0.0.1:" << coordinatorPort
+       << "']\n"
+       << "  - job_name: phalanx-workers\n    static_configs:\n      - targets: [";
+  for (size_t i = 0; i < workerPorts.size(); ++i) yaml << (i ? ", " : "") << "'127.0.0.1:" << workerPorts[i] << "'";
+  yaml << "]\n";
+  return yaml.str();
+}
+
+TEST(ClusterScrapeTest, RealPrometheusFindsTheClusterSeries) {
+  testing::ClusterProcess cluster(2);
+
+  // A few completions of different lengths; the generated count comes from their usage.
+  int requests = 0;
+  int generated = 0;
+  for (int maxTokens : {3, 5, 8}) {
+    const std::string body = "{\"prompt\":\"Metrics check " + std::to_string(maxTokens) +
+                              "\",\"max_tokens\":" + std::to_string(maxTokens) +
+                              ",\"ignore_eos\":true,\"temperature\":0}";
+    const auto reply = cluster.http("POST", "/v1/completions", body);
+    ASSERT_EQ(reply.status, 200) << reply.body;
+    generated += nlohmann::json::parse(reply.body)["usage"]["completion_tokens"].get<int>();
+    ++requests;
+  }
+  ASSERT_EQ(generated, 3 + 5 + 8);
+
+  test::ScratchDir dir;
+  const auto configFile = dir.path() / "prometheus.yml";
+  std::ofstream(configFile) << scrapeConfig(cluster.port(), {cluster.workerMetricsPort(0), cluster.workerMetricsPort(1)});
+  test::PrometheusServer server(configFile, dir.path() / "data", test::freeTcpPort());
+  ASSERT_TRUE(server.waitReady(30s)) << "prometheus did not become ready:\n" << server.log();
+
+  struct Expectation {
+    std::string promql;
+    std::function<bool(double)> holds;
+    std::string expected;
+  };
+  auto equals = [](double want) { return [want](double v) { return std::abs(v - want) < 1e-9; }; };
+  auto above = [](double floor) { return [floor](double v) { return v > floor; }; };
+  const std::vector<Expectation> expectations = {
+      {"count(up == 1)", equals(3), "3 targets up"},
+      {"up{job=\"phalanx-coordinator\"}", equals(1), "1"},
+      {"phalanx_generation_tokens_total", equals(generated), std::to_string(generated)},
+      {"sum(phalanx_requests_total)", equals(requests), std::to_string(requests)},
+      {"phalanx_requests_total{finish_reason=\"length\"}", equals(requests), std::to_string(requests)},
+      {"phalanx_time_to_first_token_seconds_count", equals(requests), std::to_string(requests)},
+      {"phalanx_rank_compute_seconds_total{worker=\"0\"}", above(0), "> 0"},
+      {"phalanx_rank_compute_seconds_total{worker=\"1\"}", above(0), "> 0"},
+      // Every decode step all-reduces at least once per layer on each rank.
+      {"phalanx_allreduce_seconds_count{job=\"phalanx-workers\",worker=\"0\",tp_rank=\"0\"}", above(generated),
+       "> " + std::to_string(generated)},
+      {"phalanx_allreduce_seconds_count{job=\"phalanx-workers\",worker=\"1\",tp_rank=\"1\"}", above(generated),
+       "> " + std::to_string(generated)},
+      // Each rank holds its half of a model of ~26 MB, so a shard is megabytes, not bytes.
+      {"phalanx_worker_weight_bytes{worker=\"0\"}", above(1e6), "> 1 MB"},
+      {"phalanx_worker_weight_bytes{worker=\"1\"}", above(1e6), "> 1 MB"},
+      {"sum(phalanx_worker_loaded)", equals(2), "2"},
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 40s;
+  std::vector<std::string> failing;
+  do {
+    failing.clear();
+    for (const auto& expected : expectations) {
+      const auto value = queryValue(server.port(), expected.promql);
+      if (!value || !expected.holds(*value)) {
+        failing.push_back(expected.promql + " = " + (value ? std::to_string(*value) : "no single series") +
+                          ", expected " + expected.expected);
+      }
+    }
+    if (failing.empty()) break;
+    std::this_thread::sleep_for(250ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  for (const auto& failure : failing) ADD_FAILURE() << failure;
+  EXPECT_TRUE(failing.empty()) << "prometheus log:\n" << server.log();
+  EXPECT_TRUE(server.running()) << server.log();
+  EXPECT_EQ(cluster.stop(), 0) << cluster.stderrText();
+}
+
+}  // namespace
+}  // namespace phx
