@@ -2,8 +2,8 @@
 // Every function is plain, deterministic scalar or AVX-512 code: quantizing the same values always gives the same
 // bytes, so a checkpoint quantized by `phalanx quantize` equals one quantized while loading.
 //
-//   weights, KV vectors:  scale = max|v| / 127, q = round(v / scale) in [-127, 127] (all-zero: scale 0, q 0)
-//   activations (W8A8):   scale = max|x| / 127, q = round(x / scale) + 128 in [1, 255] (u8 with zero point 128:
+//   weights, KV vectors:  scale = max|v| / 127, q = round(v * (127 / max|v|)) in [-127, 127] (all-zero: scale 0)
+//   activations (W8A8):   scale = max|x| / 127, q = round(x * (127 / max|x|)) + 128 in [1, 255] (zero point 128:
 //                         VNNI's vpdpbusd multiplies u8 by s8; the 128 * sum_k w[n, k] it adds is subtracted
 //                         with the weight's precomputed row sums)
 #pragma once

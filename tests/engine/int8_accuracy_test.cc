@@ -3,9 +3,10 @@
 // (tests/reference) and against the BF16 engine. Per comparison: logits NMSE, top-1 agreement (the share of
 // positions whose arg-max is the same) and the mean KL divergence KL(reference || candidate) in nats.
 //
-// Bounds (measured values in docs/int8.md; each bound leaves about 3x room for a different CPU's rounding):
-//   INT8 weights:  NMSE < 2e-3, top-1 >= 85%, KL < 1e-2
-//   INT8 KV:       NMSE < 5e-4, top-1 >= 90%, KL < 3e-3
+// Bounds (measured on small: weights NMSE 1.9e-4, top-1 96.9%, KL 5.9e-4; KV 1.5e-5, 99.4%, 4.5e-5; docs/int8.md;
+// NMSE and KL bounds leave 5-7x room, top-1 about 4 positions of 160 beyond the 96.9% measured):
+//   INT8 weights:  NMSE < 1e-3, top-1 >= 85%, KL < 3e-3
+//   INT8 KV:       NMSE < 1e-4, top-1 >= 90%, KL < 3e-4
 //   BF16 engine (the yardstick, same metrics): NMSE < 1e-4 as engine_reference_test states.
 // A random-weight model's logits are nearly flat (top-1/top-2 margins of a few hundredths), so top-1 agreement is a
 // harsher test here than on a trained model; NMSE and KL are the primary bounds.
@@ -33,8 +34,8 @@ struct Bounds {
   double top1;
   double kl;
 };
-constexpr Bounds kInt8WeightBounds{2e-3, 0.85, 1e-2};
-constexpr Bounds kInt8KvBounds{5e-4, 0.90, 3e-3};
+constexpr Bounds kInt8WeightBounds{1e-3, 0.85, 3e-3};
+constexpr Bounds kInt8KvBounds{1e-4, 0.90, 3e-4};
 
 struct Agreement {
   double nmse = 0;
