@@ -1,9 +1,10 @@
 // y = x · Wᵀ for a packed weight: x [m, cols] fp32, y [m, rows] fp32. One entry point for every batch size and
-// weight dtype; the path is chosen inside from m, the weight's type and the machine (docs/kernels.md):
+// weight dtype; the path is chosen inside from m, the weight's type and the machine (docs/engine.md):
 //
 //   BF16 weight, compute kBf16Dot (CPUs whose vdpbf16ps is at least as fast as f32 FMA, e.g. AMD Zen 4):
 //     activations rounded to BF16 once per call, vdpbf16ps over the packed pairs; m <= 6 streams each weight
-//     block once over all of K (decode), larger m reuses each 16 KiB weight chunk from L1 for every 6-row tile.
+//     block once over all of K (decode), larger m walks each block in 128 KiB K chunks kept in L2 for every
+//     row tile, prefetching the next chunk while computing.
 //   BF16 weight, compute kF32Fma (CPUs where BF16 arithmetic is slow, e.g. Intel without AMX):
 //     weights widened to f32 in registers (m <= 4) or chunk by chunk into an L1 panel reused by all rows.
 //   F32 weight: f32 FMA on the packed f32 panels.
