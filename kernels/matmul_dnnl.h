@@ -1,5 +1,5 @@
 // oneDNN matmuls on a PackedWeight, kept beside the kernels' own paths so that benchmarks measure both (the
-// faster is what matmul() uses; docs/kernels.md has the figures) and as the route INT8 (u8 x s8 brgemm) will take.
+// faster is what matmul() uses; docs/engine.md has the figures) and as the route INT8 (u8 x s8 brgemm) will take.
 // The BF16 packed layout is oneDNN's BA16a64b2a, so oneDNN reads a PackedWeight in place, with no copy.
 #pragma once
 
