@@ -1,5 +1,5 @@
 // Threads for the kernels. Debian's oneDNN runs on OpenMP (libgomp), so the kernels use OpenMP too: one runtime,
-// one pool of threads that spin briefly between regions (see ../shared/PLATFORM.md on OMP_WAIT_POLICY). The caller sets
+// one pool of threads that spin briefly between regions (PLATFORM.md: OMP_WAIT_POLICY). The caller sets
 // the count once; every kernel splits its work into contiguous, thread-independent pieces, so results are
 // bit-identical for any thread count.
 #pragma once
