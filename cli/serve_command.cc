@@ -22,7 +22,10 @@ ArgParser parser() {
               "Requests are batched continuously. Ctrl-C stops it.");
   p.option("model", "DIR", "checkpoint directory (Hugging Face layout)")
       .option("threads", "N", "compute threads", std::to_string(std::thread::hardware_concurrency()))
-      .option("kv-tokens", "N", "KV cache capacity in tokens, shared by all running requests", "16384");
+      .option("kv-tokens", "N", "KV cache capacity in tokens, shared by all running requests", "16384")
+      .option("dtype", "T", "matrix weights: bf16, int8 (quantized while loading) or auto (the checkpoint's own)",
+              "auto")
+      .option("kv-dtype", "T", "KV cache: bf16, int8 (per token and head scales) or f32", "bf16");
   addServerFlags(p, 8000);
   return p;
 }
@@ -42,6 +45,8 @@ int serveCommand(int argc, char** argv) {
   engineOptions.kvTokens = args.integer("kv-tokens");
   engineOptions.maxStepTokens = options.maxBatchTokens;
   engineOptions.threads = int(args.integer("threads"));
+  engineOptions.weightType = parseWeightDtype(args.str("dtype"));
+  engineOptions.kvType = parseKvDtype(args.str("kv-dtype"));
   if (engineOptions.kvTokens < 1) throwInvalidArgument("--kv-tokens must be at least 1");
   if (engineOptions.threads < 1) throwInvalidArgument("--threads must be at least 1");
   const auto engine = LocalEngine::open(modelDir, engineOptions);
