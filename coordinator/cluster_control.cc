@@ -209,6 +209,9 @@ kj::Promise<void> ClusterExecutor::Control::connectAndHello(Link& link) {
                           tasks_->add(link.rpc->onDisconnect().then([this, &link, generation] {
                             if (generation != link.generation || stopping_) return;
                             log(link.name() + " disconnected");
+                            if (stepAbort_ && stepAbort_->isWaiting()) {
+                              stepAbort_->reject(kjError(ErrorKind::kDisconnected, link.name() + " disconnected"));
+                            }
                             drop(link, "disconnected");
                             startRecovery(link.name() + " disconnected");
                           }));
@@ -337,8 +340,11 @@ kj::Promise<void> ClusterExecutor::Control::stepAll(const StepBatch& batch, std:
     }
   }
   const std::string slow = "the step took longer than " + std::to_string(options.stepTimeout.count()) + " ms";
+  auto abort = kj::newPromiseAndFulfiller<void>();
+  stepAbort_ = kj::mv(abort.fulfiller);
   return withTimeout(allOrFirstError(kj::mv(steps)), toKj(options.stepTimeout), slow)
-      .exclusiveJoin(heartbeat().then([]() -> kj::Promise<void> { return kj::NEVER_DONE; }));
+      .exclusiveJoin(heartbeat().then([]() -> kj::Promise<void> { return kj::NEVER_DONE; }))
+      .exclusiveJoin(abort.promise.then([]() -> kj::Promise<void> { return kj::NEVER_DONE; }));
 }
 
 void ClusterExecutor::Control::step(const StepBatch& batch, std::vector<StepOutput>& outputs,

@@ -77,6 +77,9 @@ struct ClusterExecutor::Control {
   std::string lastFailure_;
   bool recovering_ = false;
   bool stopping_ = false;
+  // Rejected when a worker disconnects while a step runs: the step fails at once rather than when a surviving
+  // peer's data-plane wait for the dead worker times out.
+  kj::Own<kj::PromiseFulfiller<void>> stepAbort_;
 
   // The I/O thread and its loop.
   std::thread thread_;
