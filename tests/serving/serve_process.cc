@@ -14,7 +14,6 @@
 #include <thread>
 
 namespace phx::testing {
-namespace {
 
 std::string slurp(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
@@ -28,8 +27,6 @@ std::string quote(const std::string& text) {
   for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
 }
-
-}  // namespace
 
 std::filesystem::path tinyModelDir() { return std::filesystem::path(PHX_TEST_DATA_DIR) / "tiny"; }
 

@@ -10,6 +10,11 @@
 
 namespace phx::testing {
 
+// The whole file ("" when it cannot be read).
+std::string slurp(const std::filesystem::path& file);
+// text in single quotes for /bin/sh.
+std::string quote(const std::string& text);
+
 struct HttpResult {
   int status = 0;
   std::string headers;  // the raw header block
