@@ -19,29 +19,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The value of an instant query that returns exactly one series; nullopt otherwise (not scraped yet).
-std::optional<double> queryValue(int port, const std::string& promql) {
-  const auto response = test::httpGet(port, "/api/v1/query?query=" + test::urlEncode(promql));
-  if (response.status != 200) return std::nullopt;
-  const auto answer = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
-  if (!answer.is_object() || answer.value("status", "") != "success") return std::nullopt;
-  const auto& result = answer.at("data").at("result");
-  if (result.size() != 1) return std::nullopt;
-  return std::stod(result[0].at("value")[1].get<std::string>());
-}
-
-std::string scrapeConfig(int coordinatorPort, const std::vector<int>& workerPorts) {
-  std::ostringstream yaml;
-  yaml << "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-       << "scrape_configs:\n"
-       << "  - job_name: phalanx-coordinator\n    static_configs:\n      - targets: ['127.0.0.1:" << coordinatorPort
-       << "']\n"
-       << "  - job_name: phalanx-workers\n    static_configs:\n      - targets: [";
-  for (size_t i = 0; i < workerPorts.size(); ++i) yaml << (i ? ", " : "") << "'127.0.0.1:" << workerPorts[i] << "'";
-  yaml << "]\n";
-  return yaml.str();
-}
-
 TEST(ClusterScrapeTest, RealPrometheusFindsTheClusterSeries) {
   testing::ClusterProcess cluster(2);
 
@@ -61,7 +38,8 @@ TEST(ClusterScrapeTest, RealPrometheusFindsTheClusterSeries) {
 
   test::ScratchDir dir;
   const auto configFile = dir.path() / "prometheus.yml";
-  std::ofstream(configFile) << scrapeConfig(cluster.port(), {cluster.workerMetricsPort(0), cluster.workerMetricsPort(1)});
+  std::ofstream(configFile) << test::scrapeConfig(cluster.port(),
+                                                  {cluster.workerMetricsPort(0), cluster.workerMetricsPort(1)});
   test::PrometheusServer server(configFile, dir.path() / "data", test::freeTcpPort());
   ASSERT_TRUE(server.waitReady(30s)) << "prometheus did not become ready:\n" << server.log();
 
@@ -96,7 +74,7 @@ TEST(ClusterScrapeTest, RealPrometheusFindsTheClusterSeries) {
   do {
     failing.clear();
     for (const auto& expected : expectations) {
-      const auto value = queryValue(server.port(), expected.promql);
+      const auto value = test::queryValue(server.port(), expected.promql);
       if (!value || !expected.holds(*value)) {
         failing.push_back(expected.promql + " = " + (value ? std::to_string(*value) : "no single series") +
                           ", expected " + expected.expected);

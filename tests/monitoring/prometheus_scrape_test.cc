@@ -18,33 +18,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-nlohmann::json query(int port, const std::string& promql) {
-  auto response = test::httpGet(port, "/api/v1/query?query=" + test::urlEncode(promql));
-  if (response.status == 0) return nlohmann::json{{"status", "no connection"}};
-  return nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
-}
-
-// The value of an instant query that returns exactly one series; nullopt otherwise (not scraped yet).
-std::optional<double> queryValue(int port, const std::string& promql) {
-  auto answer = query(port, promql);
-  if (!answer.is_object() || answer.value("status", "") != "success") return std::nullopt;
-  const auto& result = answer.at("data").at("result");
-  if (result.size() != 1) return std::nullopt;
-  return std::stod(result[0].at("value")[1].get<std::string>());
-}
-
-std::string scrapeConfig(int coordinatorPort, const std::vector<int>& workerPorts) {
-  std::ostringstream yaml;
-  yaml << "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-       << "scrape_configs:\n"
-       << "  - job_name: phalanx-coordinator\n    static_configs:\n      - targets: ['127.0.0.1:" << coordinatorPort
-       << "']\n"
-       << "  - job_name: phalanx-workers\n    static_configs:\n      - targets: [";
-  for (size_t i = 0; i < workerPorts.size(); ++i) yaml << (i ? ", " : "") << "'127.0.0.1:" << workerPorts[i] << "'";
-  yaml << "]\n";
-  return yaml.str();
-}
-
 TEST(PrometheusScrapeTest, RealServerFindsCoordinatorAndWorkerSeries) {
   // What a short serving run would record: 7 requests of 5 tokens, 2 tensor-parallel workers.
   CoordinatorMetrics coordinator;
@@ -75,7 +48,7 @@ TEST(PrometheusScrapeTest, RealServerFindsCoordinatorAndWorkerSeries) {
 
   test::ScratchDir dir;
   auto configFile = dir.path() / "prometheus.yml";
-  std::ofstream(configFile) << scrapeConfig(coordinatorExposer.port(), workerPorts);
+  std::ofstream(configFile) << test::scrapeConfig(coordinatorExposer.port(), workerPorts);
   auto check = test::runCommand({"promtool", "check", "config", configFile.string()});
   ASSERT_EQ(check.exitCode, 0) << check.output;
 
@@ -108,7 +81,7 @@ TEST(PrometheusScrapeTest, RealServerFindsCoordinatorAndWorkerSeries) {
   do {
     failing.clear();
     for (const auto& expected : expectations) {
-      auto value = queryValue(server.port(), expected.promql);
+      auto value = test::queryValue(server.port(), expected.promql);
       if (!value || std::abs(*value - expected.value) > 1e-9 * std::max(1.0, expected.value)) {
         failing.push_back(expected.promql + " = " + (value ? std::to_string(*value) : "no single series") +
                           ", expected " + std::to_string(expected.value));
@@ -125,7 +98,7 @@ TEST(PrometheusScrapeTest, RealServerFindsCoordinatorAndWorkerSeries) {
   auto dashboard = nlohmann::json::parse(dashboardFile);
   for (std::string expr : test::dashboardExpressions(dashboard)) {
     for (size_t at; (at = expr.find("$__rate_interval")) != std::string::npos;) expr.replace(at, 16, "1m");
-    auto answer = query(server.port(), expr);
+    auto answer = test::query(server.port(), expr);
     EXPECT_EQ(answer.value("status", ""), "success") << expr << "\n" << answer.dump();
   }
   EXPECT_TRUE(server.running()) << server.log();

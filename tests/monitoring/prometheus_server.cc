@@ -199,4 +199,30 @@ bool PrometheusServer::waitReady(std::chrono::milliseconds timeout) {
   return false;
 }
 
+nlohmann::json query(int port, const std::string& promql) {
+  auto response = httpGet(port, "/api/v1/query?query=" + urlEncode(promql));
+  if (response.status == 0) return nlohmann::json{{"status", "no connection"}};
+  return nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+}
+
+std::optional<double> queryValue(int port, const std::string& promql) {
+  auto answer = query(port, promql);
+  if (!answer.is_object() || answer.value("status", "") != "success") return std::nullopt;
+  const auto& result = answer.at("data").at("result");
+  if (result.size() != 1) return std::nullopt;
+  return std::stod(result[0].at("value")[1].get<std::string>());
+}
+
+std::string scrapeConfig(int coordinatorPort, const std::vector<int>& workerPorts) {
+  std::ostringstream yaml;
+  yaml << "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+       << "scrape_configs:\n"
+       << "  - job_name: phalanx-coordinator\n    static_configs:\n      - targets: ['127.0.0.1:" << coordinatorPort
+       << "']\n"
+       << "  - job_name: phalanx-workers\n    static_configs:\n      - targets: [";
+  for (size_t i = 0; i < workerPorts.size(); ++i) yaml << (i ? ", " : "") << "'127.0.0.1:" << workerPorts[i] << "'";
+  yaml << "]\n";
+  return yaml.str();
+}
+
 }  // namespace phx::test

@@ -6,9 +6,12 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace phx::test {
 
@@ -36,6 +39,13 @@ struct HttpResponse {
 HttpResponse httpGet(int port, const std::string& target);
 // Percent-encodes a query parameter value.
 std::string urlEncode(std::string_view text);
+
+// A Prometheus server's answer to an instant query; {"status": "no connection"} when nothing answers.
+nlohmann::json query(int port, const std::string& promql);
+// The value of an instant query that returns exactly one series; nullopt otherwise (not scraped yet).
+std::optional<double> queryValue(int port, const std::string& promql);
+// A scrape config, every second: one job for the coordinator, one for the workers, all on 127.0.0.1.
+std::string scrapeConfig(int coordinatorPort, const std::vector<int>& workerPorts);
 
 struct CommandResult {
   int exitCode = -1;
