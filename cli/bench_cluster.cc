@@ -1,4 +1,4 @@
-// phalanx bench --model DIR --tp T [--pp P] [--cluster HOST:PORT,...] [--gen 32] [--reps 3] [--json]: end-to-end
+// phalanx bench --model DIR --tp T [--pp P] [--cluster HOST:PORT,...] [--dtype T] [--json]: end-to-end
 // decode through a ClusterExecutor (batch 1), beside the whole model in this process with as many threads as the
 // cluster has workers, measured in the same run with alternating repetitions; and where each step's time goes on
 // the workers: computing, communicating (inside all-reduce/send/recv) and waiting, plus the coordinator's share.
@@ -23,6 +23,7 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "coordinator/cluster_executor.h"
+#include "kernels/roofline.h"
 #include "model/checkpoint.h"
 #include "partition/shard_plan.h"
 #include "worker/local_engine.h"
@@ -46,6 +47,10 @@ ArgParser parser() {
       .option("reps", "R", "timed repetitions (after one untimed)", "3")
       .option("candidates", "K", "logit candidates per row the workers return", std::to_string(kDefaultCandidates))
       .option("local-threads", "N", "threads of the in-process comparison (0: skip it; default: the worker count)")
+      .option("dtype", "T", "matrix weights: bf16, int8 (each worker quantizes its shard while loading) or auto "
+              "(the checkpoint's own)", "auto")
+      .option("kv-dtype", "T", "KV cache: bf16, int8 or f32", "bf16")
+      .option("bandwidth-gib", "N", "GiB streamed to measure the read bandwidth, before and after (0: skip)", "4")
       .flag("json", "print one JSON object on stdout (the table goes to stderr)");
   return p;
 }
@@ -141,6 +146,19 @@ double decodeRate(StepExecutor& executor, int64_t gen, int32_t candidates, const
   return double(gen) / std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// Bytes one decode step at batch 1 reads on all workers together: every matrix and norm (all but the embedding
+// table, of which one row), and the cached keys and values (on average half of the generated context).
+double decodeBytesPerStep(const ModelConfig& config, const ShardPlan& plan, KvType kvType, int64_t gen) {
+  double bytes = 0;
+  for (const RankPlan& rank : plan.ranks) {
+    const RankShard& shard = rank.shard;
+    const int64_t embedding = shard.firstStage ? shard.vocabRows.count * config.hiddenSize * 2 : 0;
+    const KvCacheShape kv = kvCacheShapeFor(config, shard, 16, 16, kvType);
+    bytes += double(rank.weightBytes - embedding) + double(kv.bytesPerToken()) * double(gen + 1) / 2;
+  }
+  return bytes;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
@@ -159,14 +177,26 @@ int benchClusterCommand(int argc, char** argv) {
     throwInvalidArgument("--tp, --pp, --gen and --reps must be positive, --candidates not negative");
   }
   const std::string model = args.str("model");
-  const ModelConfig config = Checkpoint::open(model)->config();
+  const auto checkpoint = Checkpoint::open(model);
+  const ModelConfig config = checkpoint->config();
+  const WeightType weightType = resolveWeightType(*checkpoint, parseWeightDtype(args.str("dtype")));
+  const KvType kvType = parseKvDtype(args.str("kv-dtype"));
+  const int64_t bandwidthGiB = args.integer("bandwidth-gib");
+  if (bandwidthGiB < 0) throwInvalidArgument("--bandwidth-gib must not be negative");
   ClusterSpec spec;
   spec.tp = tp;
   spec.pp = pp;
   spec.kvTokens = gen + 32;
+  spec.matrices = weightType == WeightType::kInt8 ? MatrixStorage::kInt8 : MatrixStorage::kBf16;
   const ShardPlan plan = makeShardPlan(config, spec);
   const int localThreads = args.has("local-threads") ? int(args.integer("local-threads")) : plan.workers();
   FILE* table = args.has("json") ? stderr : stdout;
+  // The workers' cores together stream the weights: the bandwidth of as many threads, measured before the workers
+  // hold any memory and again after they are gone (the best of the two, as `bench` does on a shared host).
+  const auto bandwidth = [&] {
+    return bandwidthGiB > 0 ? measureReadBandwidthGBs(plan.workers(), size_t(bandwidthGiB) << 30) * 1e9 : 0.0;
+  };
+  double bandwidthBytesPerSecond = bandwidth();
 
   std::unique_ptr<LocalWorkers> started;
   std::vector<std::string> endpoints;
@@ -183,13 +213,21 @@ int benchClusterCommand(int argc, char** argv) {
   options.kvBlockSize = 16;
   options.kvBlocks = (gen + 32 + 15) / 16;
   options.threadsPerWorker = 1;
+  options.weightType = weightType;
+  options.kvType = kvType;
   const auto loadStart = Clock::now();
   auto cluster = ClusterExecutor::start(options);
   std::fprintf(stderr, "cluster of %d workers loaded in %.1f s\n", plan.workers(),
                std::chrono::duration<double>(Clock::now() - loadStart).count());
   std::unique_ptr<LocalEngine> local;
   if (localThreads > 0) {
-    local = LocalEngine::open(model, {.kvTokens = options.kvBlocks * 16, .kvBlockSize = 16, .threads = localThreads});
+    LocalEngineOptions localOptions;
+    localOptions.kvTokens = options.kvBlocks * options.kvBlockSize;
+    localOptions.kvBlockSize = options.kvBlockSize;
+    localOptions.threads = localThreads;
+    localOptions.weightType = weightType;
+    localOptions.kvType = kvType;
+    local = LocalEngine::open(model, localOptions);
   }
 
   std::vector<double> clusterRates, localRates;
@@ -202,12 +240,28 @@ int benchClusterCommand(int argc, char** argv) {
     localRates.push_back(l);
     std::fprintf(stderr, "rep %lld: cluster %.2f tok/s, local %.2f tok/s\n", (long long)rep, c, l);
   }
+  const auto reports = cluster->loadReports();
+  cluster.reset();
+  local.reset();
+  started.reset();
+  bandwidthBytesPerSecond = std::max(bandwidthBytesPerSecond, bandwidth());
+  const double bytesPerStep = decodeBytesPerStep(config, plan, kvType, gen);
+  const double roofline = bandwidthBytesPerSecond / bytesPerStep;
+
   const double clusterRate = median(clusterRates), localRate = median(localRates);
   const double wall = shares.wall > 0 ? shares.wall : 1;
-  std::fprintf(table, "model %s, tp %d x pp %d (%d workers, 1 thread each), batch 1, %lld tokens x %lld reps\n",
-               model.c_str(), tp, pp, plan.workers(), (long long)gen, (long long)reps);
+  std::fprintf(table,
+               "model %s, %s weights, %s KV, tp %d x pp %d (%d workers, 1 thread each), batch 1, %lld tokens x %lld "
+               "reps\n",
+               model.c_str(), weightTypeName(weightType), kvTypeName(kvType), tp, pp, plan.workers(), (long long)gen,
+               (long long)reps);
   std::fprintf(table, "%-28s %10s\n", "", "tok/s (median)");
   std::fprintf(table, "%-28s %10.2f\n", "cluster decode", clusterRate);
+  if (bandwidthBytesPerSecond > 0) {
+    std::fprintf(table, "%-28s %10.2f  (%d-thread read bandwidth %.1f GB/s / %.2f GB read a step)\n",
+                 "bandwidth roofline", roofline, plan.workers(), bandwidthBytesPerSecond / 1e9, bytesPerStep / 1e9);
+    std::fprintf(table, "%-28s %9.1f%%\n", "cluster / roofline", 100 * clusterRate / roofline);
+  }
   if (local) {
     std::fprintf(table, "%-28s %10.2f\n", ("one process, " + std::to_string(localThreads) + " threads").c_str(),
                  localRate);
@@ -220,15 +274,16 @@ int benchClusterCommand(int argc, char** argv) {
                100 * shares.coordinator / wall, 1e3 * wall / double(gen * reps));
   // Each worker's resident memory after loading against its plan's estimate (weights + KV cache).
   nlohmann::json memory = nlohmann::json::array();
-  const auto reports = cluster->loadReports();
   for (size_t w = 0; w < reports.size(); ++w) {
     const RankPlan& rank = plan.ranks[w];
-    const double planned = double(rank.weightBytes + rank.kvBytes(options.kvBlocks * options.kvBlockSize));
+    const KvCacheShape kv = kvCacheShapeFor(config, rank.shard, options.kvBlockSize,
+                                            options.kvBlocks * options.kvBlockSize, kvType);
+    const double planned = double(rank.weightBytes + kv.bytes());
     std::fprintf(table, "worker %zu: RSS %.1f MiB after loading, plan %.1f MiB (weights + KV): %+.1f%%; read %.1f MiB "
                  "of the checkpoint\n", w, double(reports[w].rssBytes) / 1048576, planned / 1048576,
                  100 * (double(reports[w].rssBytes) / planned - 1), double(reports[w].bytesRead) / 1048576);
     memory.push_back({{"worker", w}, {"rss_bytes", reports[w].rssBytes}, {"plan_bytes", planned},
-                      {"bytes_read", reports[w].bytesRead}});
+                      {"bytes_read", reports[w].bytesRead}, {"load_seconds", reports[w].loadSeconds}});
   }
   if (args.has("json")) {
     nlohmann::json out = {{"model", model},
@@ -236,6 +291,11 @@ int benchClusterCommand(int argc, char** argv) {
                           {"pp", pp},
                           {"gen", gen},
                           {"reps", reps},
+                          {"dtype", weightTypeName(weightType)},
+                          {"kv_dtype", kvTypeName(kvType)},
+                          {"read_bandwidth_gb_s", bandwidthBytesPerSecond / 1e9},
+                          {"decode_bytes_per_step", bytesPerStep},
+                          {"roofline_tokens_per_second", roofline},
                           {"cluster_tokens_per_second", clusterRate},
                           {"local_threads", localThreads},
                           {"local_tokens_per_second", localRate},
@@ -246,7 +306,6 @@ int benchClusterCommand(int argc, char** argv) {
                           {"workers", memory}};
     std::printf("%s\n", out.dump().c_str());
   }
-  cluster.reset();
   return 0;
 }
 

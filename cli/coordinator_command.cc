@@ -14,6 +14,7 @@
 #include "coordinator/server_metrics.h"
 #include "model/tokenizer.h"
 #include "partition/shard_plan.h"
+#include "worker/local_engine.h"
 
 namespace phx::cli {
 namespace {
@@ -29,7 +30,11 @@ ArgParser parser() {
       .option("pp", "P", "pipeline stages", "1")
       .option("threads", "N", "compute threads per worker", "1")
       .option("kv-tokens", "N", "KV cache capacity in tokens, shared by all running requests", "16384")
-      .option("kv-block-size", "N", "tokens per KV block", "16");
+      .option("kv-block-size", "N", "tokens per KV block", "16")
+      .option("dtype", "T",
+              "matrix weights on every worker: bf16, int8 (each worker quantizes its shard while loading) or auto "
+              "(each worker's own --dtype, by default the checkpoint's)", "auto")
+      .option("kv-dtype", "T", "KV cache: bf16, int8 (per token and head scales) or f32", "bf16");
   addServerFlags(p, 8000);
   return p;
 }
@@ -60,6 +65,9 @@ int coordinatorCommand(int argc, char** argv) {
   spec.tp = int(args.integer("tp"));
   spec.pp = int(args.integer("pp"));
   spec.kvTokens = args.integer("kv-tokens");
+  const std::optional<WeightType> weightType = parseWeightDtype(args.str("dtype"));
+  const KvType kvType = parseKvDtype(args.str("kv-dtype"));
+  spec.matrices = weightType == WeightType::kInt8 ? MatrixStorage::kInt8 : MatrixStorage::kBf16;
   const int64_t blockSize = args.integer("kv-block-size");
   if (spec.kvTokens < 1) throwInvalidArgument("--kv-tokens must be at least 1");
   if (blockSize < 1) throwInvalidArgument("--kv-block-size must be at least 1");
@@ -75,6 +83,8 @@ int coordinatorCommand(int argc, char** argv) {
   options.checkpointDir = std::filesystem::absolute(modelDir);
   options.kvBlockSize = blockSize;
   options.kvBlocks = (spec.kvTokens + blockSize - 1) / blockSize;
+  options.weightType = weightType;
+  options.kvType = kvType;
   options.threadsPerWorker = int(args.integer("threads"));
   options.maxStepTokens = serverOptions.maxBatchTokens;
   if (options.threadsPerWorker < 1) throwInvalidArgument("--threads must be at least 1");
@@ -83,8 +93,9 @@ int coordinatorCommand(int argc, char** argv) {
                spec.tp, spec.pp, options.checkpointDir.c_str());
   const auto cluster = ClusterExecutor::start(options);
   for (const auto& report : cluster->loadReports()) {
-    std::fprintf(stderr, "phalanx coordinator: %s (pid %lld) loaded %.2f GB in %.1f s, read %.2f GB, RSS %.2f GB\n",
-                 report.endpoint.c_str(), (long long)report.pid, report.weightBytes / 1e9, report.loadSeconds,
+    std::fprintf(stderr, "phalanx coordinator: %s (pid %lld) loaded %.2f GB (%s) in %.1f s, read %.2f GB, RSS %.2f GB\n",
+                 report.endpoint.c_str(), (long long)report.pid, report.weightBytes / 1e9,
+                 weightTypeName(report.weightType), report.loadSeconds,
                  report.bytesRead / 1e9, report.rssBytes / 1e9);
   }
 

@@ -20,6 +20,7 @@
 #include "cli/child_process.h"
 #include "cli/commands.h"
 #include "common/error.h"
+#include "worker/local_engine.h"
 
 namespace phx::cli {
 namespace {
@@ -45,6 +46,9 @@ ArgParser parser() {
               "9100")
       .option("threads", "N", "compute threads per worker (and cores it is pinned to)", "1")
       .option("kv-tokens", "N", "KV cache capacity in tokens", "16384")
+      .option("dtype", "T", "matrix weights: bf16, int8 (each worker quantizes its shard while loading) or auto "
+              "(the checkpoint's own)", "auto")
+      .option("kv-dtype", "T", "KV cache: bf16, int8 or f32", "bf16")
       .option("api-key-file", "F", "require this API key (Authorization: Bearer) on the HTTP API")
       .option("coordinator-args", "ARGS", "extra arguments for the coordinator, space separated")
       .flag("mpi", "launch the workers with mpirun and use MPI collectives instead of UCX")
@@ -176,6 +180,8 @@ int upCommand(int argc, char** argv) {
   const int64_t tp = args->integer("tp");
   const int64_t pp = args->integer("pp");
   if (tp < 1 || pp < 1) throwInvalidArgument("--tp and --pp must be at least 1");
+  parseWeightDtype(args->str("dtype"));  // a bad name fails before any process starts
+  parseKvDtype(args->str("kv-dtype"));
   layout.workers = int(tp * pp);
   layout.threads = int(args->integer("threads"));
   layout.firstWorkerPort = int(args->integer("worker-port"));
@@ -206,7 +212,8 @@ int upCommand(int argc, char** argv) {
   std::vector<std::string> coordinatorArgv = {selfExecutable(), "coordinator", "--model", layout.model, "--tp",
                                               std::to_string(tp), "--pp", std::to_string(pp), "--workers", endpoints,
                                               "--host", host, "--port", std::to_string(port), "--threads",
-                                              std::to_string(layout.threads), "--kv-tokens", args->str("kv-tokens")};
+                                              std::to_string(layout.threads), "--kv-tokens", args->str("kv-tokens"),
+                                              "--dtype", args->str("dtype"), "--kv-dtype", args->str("kv-dtype")};
   if (auto keyFile = args->optionalStr("api-key-file")) {
     coordinatorArgv.insert(coordinatorArgv.end(), {"--api-key-file", *keyFile});
   }

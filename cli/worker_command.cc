@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "monitoring/worker_metrics.h"
 #include "rpc/mpi_communicator.h"
+#include "worker/local_engine.h"
 #include "worker/worker_server.h"
 
 namespace phx::cli {
@@ -25,6 +26,9 @@ ArgParser parser() {
   p.option("listen", "HOST:PORT", "control-plane address", "127.0.0.1:0")
       .option("threads", "N", "compute threads (kernels)", "1")
       .option("transport", "NAME", "data plane: ucx or mpi", "ucx")
+      .option("dtype", "T",
+              "matrix weights when the coordinator leaves it to the worker: bf16, int8 (quantized while loading) or "
+              "auto (the checkpoint's own)", "auto")
       .option("metrics", "HOST:PORT", "serve Prometheus metrics on this address (under MPI: PORT + world rank)");
   return p;
 }
@@ -60,6 +64,7 @@ int workerCommand(int argc, char** argv) {
   options.threads = int(args->integer("threads"));
   if (options.threads < 1) throwInvalidArgument("--threads must be at least 1");
   options.transport = parseDataTransport(args->str("transport"));
+  options.weightType = parseWeightDtype(args->str("dtype"));
   WorkerMetrics metrics;
   if (auto address = args->optionalStr("metrics")) {
     HostPort where = parseHostPort("--metrics", *address);

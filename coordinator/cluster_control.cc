@@ -245,6 +245,8 @@ kj::Promise<void> ClusterExecutor::Control::load(Link& link) {
   encodeRankShard(rank.shard, request.initShard());
   request.getKv().setBlockSize(options.kvBlockSize);
   request.getKv().setBlocks(options.kvBlocks);
+  request.getKv().setDtype(encodeKvDtype(options.kvType));
+  request.setWeights(encodeWeightDtype(options.weightType));
   request.setThreads(options.threadsPerWorker);
   request.setMaxStepTokens(options.maxStepTokens);
   request.setProgress(kj::heap<ProgressLogger>(*this, link.name()));
@@ -253,11 +255,13 @@ kj::Promise<void> ClusterExecutor::Control::load(Link& link) {
       .then(
           [this, &link](capnp::Response<proto::Worker::LoadShardResults> loaded) {
             link.loaded = true;
+            link.report.weightType = decodeWeightDtype(loaded.getWeights()).value_or(WeightType::kBf16);
             link.report.weightBytes = loaded.getWeightBytes();
             link.report.bytesRead = loaded.getBytesRead();
             link.report.loadSeconds = loaded.getLoadSeconds();
             link.report.rssBytes = loaded.getRssBytes();
-            log(link.name() + ": loaded " + std::to_string(loaded.getWeightBytes() >> 20) + " MiB in " +
+            log(link.name() + ": loaded " + std::to_string(loaded.getWeightBytes() >> 20) + " MiB of " +
+                weightTypeName(link.report.weightType) + " weights in " +
                 std::to_string(loaded.getLoadSeconds()) + " s, RSS " + std::to_string(loaded.getRssBytes() >> 20) +
                 " MiB");
           },

@@ -15,9 +15,12 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "kernels/kv_cache.h"
+#include "kernels/packed_weight.h"
 #include "partition/shard_plan.h"
 #include "rpc/step.h"
 
@@ -31,6 +34,9 @@ struct ClusterExecutorOptions {
   int64_t kvBlocks = 256;
   int threadsPerWorker = 1;
   int64_t maxStepTokens = 512;
+  std::optional<WeightType> weightType;  // matrices as bf16 or int8 (quantized while loading); unset: each worker's
+                                         // own --dtype, by default the checkpoint's
+  KvType kvType = KvType::kBf16;
   std::chrono::milliseconds connectTimeout{10000};   // connect + hello, retried while refused
   std::chrono::milliseconds loadTimeout{900000};     // loadShard
   std::chrono::milliseconds stepTimeout{120000};     // the longest one step may take
@@ -57,6 +63,7 @@ struct WorkerLoadReport {
   std::string endpoint;
   std::string workerName;
   int64_t pid = 0;
+  WeightType weightType = WeightType::kBf16;  // as the worker loaded its matrices
   int64_t weightBytes = 0;
   int64_t bytesRead = 0;  // checkpoint bytes the worker read: its shard's slices and nothing else
   double loadSeconds = 0;

@@ -118,7 +118,7 @@ ShardPlan makeShardPlan(const ModelConfig& c, const ClusterSpec& spec) {
       r.shard.firstStage = first;
       r.shard.lastStage = last;
       validateRankShard(r.shard, c);
-      r.weightBytes = shardWeightBytes(c, r.shard);
+      r.weightBytes = shardWeightBytes(c, r.shard, spec.matrices);
       r.kvBytesPer1kTokens = 1024 * shardKvBytesPerToken(c, r.shard, spec.kvBytesPerElement);
     }
     // Per layer, o_proj's and down's partial sums; on the first stage the embedding of a split vocabulary. A

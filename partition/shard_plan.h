@@ -10,6 +10,7 @@
 
 #include "model/config.h"
 #include "partition/rank_shard.h"
+#include "partition/shard_memory.h"
 
 namespace phx {
 
@@ -21,6 +22,7 @@ struct ClusterSpec {
   int64_t rankMemoryBytes = 0;  // each rank's memory budget for weights + KV cache; 0: unlimited
   int64_t kvTokens = 4096;      // KV cache each rank reserves, in tokens (counted against rankMemoryBytes)
   int64_t kvBytesPerElement = 2;  // BF16 cache
+  MatrixStorage matrices = MatrixStorage::kBf16;  // how the ranks hold their matrices (`--dtype`)
   // MLP columns and vocab rows are split in multiples of this (halved for models too small to give every rank one
   // block): the packed kernels' 64-row block, so no rank's matrices carry padding.
   int64_t preferredBlock = 64;
@@ -31,7 +33,7 @@ struct RankPlan {
   int stage = 0;
   int tpRank = 0;
   RankShard shard;
-  int64_t weightBytes = 0;          // resident weight bytes as loaded: packed BF16 matrices, f32 norms
+  int64_t weightBytes = 0;          // resident weight bytes as loaded: packed matrices, f32 norms
   int64_t kvBytesPer1kTokens = 0;   // this rank's KV cache bytes per 1,024 tokens of context
 
   int64_t kvBytes(int64_t tokens) const { return kvBytesPer1kTokens / 1024 * tokens; }

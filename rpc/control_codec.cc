@@ -81,6 +81,42 @@ RankShard decodeRankShard(proto::RankShard::Reader in) {
   return shard;
 }
 
+proto::WeightDtype encodeWeightDtype(std::optional<WeightType> type) {
+  if (!type) return proto::WeightDtype::WORKER_DEFAULT;
+  if (*type == WeightType::kInt8) return proto::WeightDtype::INT8;
+  if (*type == WeightType::kBf16) return proto::WeightDtype::BF16;
+  throwInvalidArgument("control plane: matrices load as bf16 or int8, not " + std::string(weightTypeName(*type)));
+}
+
+std::optional<WeightType> decodeWeightDtype(proto::WeightDtype dtype) {
+  switch (dtype) {
+    case proto::WeightDtype::WORKER_DEFAULT: return std::nullopt;
+    case proto::WeightDtype::BF16: return WeightType::kBf16;
+    case proto::WeightDtype::INT8: return WeightType::kInt8;
+  }
+  throwInvalidArgument("control plane: loadShard field weights holds an unknown dtype " +
+                       std::to_string(unsigned(dtype)));
+}
+
+proto::KvDtype encodeKvDtype(KvType type) {
+  switch (type) {
+    case KvType::kBf16: return proto::KvDtype::BF16;
+    case KvType::kInt8: return proto::KvDtype::INT8;
+    case KvType::kF32: return proto::KvDtype::F32;
+  }
+  return proto::KvDtype::BF16;  // unreachable: every enumerator is above
+}
+
+KvType decodeKvDtype(proto::KvDtype dtype) {
+  switch (dtype) {
+    case proto::KvDtype::BF16: return KvType::kBf16;
+    case proto::KvDtype::INT8: return KvType::kInt8;
+    case proto::KvDtype::F32: return KvType::kF32;
+  }
+  throwInvalidArgument("control plane: loadShard field kv.dtype holds an unknown dtype " +
+                       std::to_string(unsigned(dtype)));
+}
+
 void encodeStepBatch(const StepBatch& batch, proto::StepBatch::Builder out) {
   auto tokens = out.initTokens(unsigned(batch.tokens.size()));
   for (size_t i = 0; i < batch.tokens.size(); ++i) tokens.set(unsigned(i), batch.tokens[i]);

@@ -3,6 +3,10 @@
 // reply compact: a list of Float32 would cost the same bytes but a bounds-checked accessor per element.
 #pragma once
 
+#include <optional>
+
+#include "kernels/kv_cache.h"
+#include "kernels/packed_weight.h"
 #include "partition/rank_shard.h"
 #include "rpc/phalanx.capnp.h"
 #include "rpc/step.h"
@@ -14,6 +18,13 @@ std::vector<int32_t> toVector(capnp::List<int32_t>::Reader list);
 
 void encodeRankShard(const RankShard& shard, proto::RankShard::Builder out);
 RankShard decodeRankShard(proto::RankShard::Reader in);
+
+// A load's matrix dtype: nullopt is the worker's own default (proto::WeightDtype::WORKER_DEFAULT).
+proto::WeightDtype encodeWeightDtype(std::optional<WeightType> type);
+// Throws phx::Error (invalid argument) for a value this build does not know.
+std::optional<WeightType> decodeWeightDtype(proto::WeightDtype dtype);
+proto::KvDtype encodeKvDtype(KvType type);
+KvType decodeKvDtype(proto::KvDtype dtype);
 
 void encodeStepBatch(const StepBatch& batch, proto::StepBatch::Builder out);
 // Throws phx::Error (invalid argument) for a field out of range (e.g. an unknown LogitsFor).

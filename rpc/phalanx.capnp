@@ -7,7 +7,7 @@ using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("phx::proto");
 
 # Bumped on every incompatible change; hello refuses a peer speaking another version.
-const protocolVersion :UInt32 = 1;
+const protocolVersion :UInt32 = 2;
 
 struct Range {
   begin @0 :Int64;
@@ -25,9 +25,23 @@ struct RankShard {
   lastStage @6 :Bool;
 }
 
+enum KvDtype {
+  bf16 @0;
+  int8 @1;  # per token and head scales
+  f32 @2;
+}
+
 struct KvConfig {
   blockSize @0 :Int64;  # tokens per block
   blocks @1 :Int64;     # blocks in the pool; every worker holds the same block ids for its own heads
+  dtype @2 :KvDtype;
+}
+
+# How a worker holds its shard's matrices.
+enum WeightDtype {
+  workerDefault @0;  # the worker's own --dtype (by default the checkpoint's: INT8 for a quantized one, else BF16)
+  bf16 @1;
+  int8 @2;           # per-output-channel INT8, quantized while loading (or as stored in a quantized checkpoint)
 }
 
 enum LogitsFor {
@@ -92,11 +106,11 @@ interface Worker {
         -> (protocolVersion :UInt32, workerName :Text, pid :Int64, threads :Int32, transport :Text,
             worldRank :Int32);
 
-  # Reads only this shard's slices from the checkpoint (a path on the worker's file system), packs them and
-  # reserves the KV cache. Replaces whatever was loaded before.
+  # Reads only this shard's slices from the checkpoint (a path on the worker's file system), packs them in the
+  # `weights` dtype (quantizing as it reads) and reserves the KV cache in kv.dtype. Replaces whatever was loaded.
   loadShard @1 (checkpointDir :Text, shard :RankShard, kv :KvConfig, threads :Int32, maxStepTokens :Int64,
-                progress :LoadProgress)
-            -> (weightBytes :Int64, bytesRead :Int64, loadSeconds :Float64, rssBytes :Int64);
+                progress :LoadProgress, weights :WeightDtype)
+            -> (weightBytes :Int64, bytesRead :Int64, loadSeconds :Float64, rssBytes :Int64, weights :WeightDtype);
 
   # This worker's data-plane address (UCX worker address; empty under MPI, whose ranks find each other).
   dataPlaneAddress @2 () -> (address :Data);

@@ -4,7 +4,6 @@
 
 #include "common/error.h"
 #include "model/checkpoint.h"
-#include "model/quantized_checkpoint.h"
 
 namespace phx {
 
@@ -14,8 +13,7 @@ std::unique_ptr<LocalEngine> LocalEngine::open(const std::filesystem::path& mode
   std::unique_ptr<LocalEngine> engine(new LocalEngine());
   {
     const auto checkpoint = Checkpoint::open(modelDir);
-    engine->weightType_ = options.weightType.value_or(isQuantizedCheckpoint(*checkpoint) ? WeightType::kInt8
-                                                                                          : WeightType::kBf16);
+    engine->weightType_ = resolveWeightType(*checkpoint, options.weightType);
     engine->weights_ = loadShardWeights(*checkpoint, wholeModelShard(checkpoint->config()), options.progress,
                                         engine->weightType_);
   }

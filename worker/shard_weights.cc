@@ -212,6 +212,10 @@ std::vector<TensorSlice> shardTensorSlices(const ModelConfig& config, const Rank
   return slices;
 }
 
+WeightType resolveWeightType(const Checkpoint& checkpoint, std::optional<WeightType> requested) {
+  return requested.value_or(isQuantizedCheckpoint(checkpoint) ? WeightType::kInt8 : WeightType::kBf16);
+}
+
 ShardWeights loadShardWeights(const Checkpoint& checkpoint, const RankShard& shard, const LoadProgress& progress,
                               WeightType matmulWeights) {
   const ModelConfig& config = checkpoint.config();

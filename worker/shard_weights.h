@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,9 @@ using LoadProgress = std::function<void(int64_t bytesDone, int64_t bytesTotal, c
 // holds I8 matrices and their scales: they are packed as they are, with no quantization, and need kInt8. Each rank
 // quantizes only its slice (a column slice gets scales of its own columns). Throws phx::Error naming the tensor
 // (a dtype that cannot be loaded as asked) or the shard field at fault.
+// `requested`, or where unset the checkpoint's own type: INT8 for a quantized checkpoint, else BF16.
+WeightType resolveWeightType(const Checkpoint& checkpoint, std::optional<WeightType> requested);
+
 ShardWeights loadShardWeights(const Checkpoint& checkpoint, const RankShard& shard,
                               const LoadProgress& progress = nullptr, WeightType matmulWeights = WeightType::kBf16);
 

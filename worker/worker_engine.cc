@@ -45,7 +45,9 @@ ShardLoadReport WorkerEngine::load(const ShardLoadRequest& request) {
   {
     const auto checkpoint = Checkpoint::open(request.checkpointDir);
     const uint64_t before = checkpoint->bytesRead();
-    weights_ = std::make_unique<ShardWeights>(loadShardWeights(*checkpoint, request.shard, request.progress));
+    report.weightType = resolveWeightType(*checkpoint, request.weightType);
+    weights_ = std::make_unique<ShardWeights>(
+        loadShardWeights(*checkpoint, request.shard, request.progress, report.weightType));
     report.bytesRead = int64_t(checkpoint->bytesRead() - before);
   }
   if (request.kvBlocks < 1 || request.kvBlockSize < 1) {
@@ -53,7 +55,7 @@ ShardLoadReport WorkerEngine::load(const ShardLoadRequest& request) {
                          std::to_string(request.kvBlocks) + " blocks of " + std::to_string(request.kvBlockSize));
   }
   cache_ = std::make_unique<KvCache>(kvCacheShapeFor(weights_->config, weights_->shard, request.kvBlockSize,
-                                                     request.kvBlockSize * request.kvBlocks));
+                                                     request.kvBlockSize * request.kvBlocks, request.kvType));
   loadRequest_ = request;
   loadRequest_.progress = nullptr;
   report.weightBytes = weights_->bytes;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,9 +38,12 @@ struct ShardLoadRequest {
   int threads = 1;
   int64_t maxStepTokens = 512;
   LoadProgress progress;  // optional
+  std::optional<WeightType> weightType;  // unset: the checkpoint's own (resolveWeightType)
+  KvType kvType = KvType::kBf16;
 };
 
 struct ShardLoadReport {
+  WeightType weightType = WeightType::kBf16;  // as loaded
   int64_t weightBytes = 0;  // resident packed weights
   int64_t bytesRead = 0;    // checkpoint bytes read (Checkpoint::bytesRead): exactly the shard's slices
   double loadSeconds = 0;

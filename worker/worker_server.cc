@@ -71,6 +71,9 @@ class WorkerImpl final : public proto::Worker::Server, private kj::TaskSet::Erro
     request.shard = decodeRankShard(params.getShard());
     request.kvBlockSize = params.getKv().getBlockSize();
     request.kvBlocks = params.getKv().getBlocks();
+    request.kvType = decodeKvDtype(params.getKv().getDtype());
+    request.weightType = decodeWeightDtype(params.getWeights());
+    if (!request.weightType) request.weightType = options_.weightType;
     request.threads = params.getThreads() > 0 ? params.getThreads() : options_.threads;
     request.maxStepTokens = params.getMaxStepTokens() > 0 ? params.getMaxStepTokens() : 512;
     auto box = std::make_shared<ProgressBox>();
@@ -99,6 +102,7 @@ class WorkerImpl final : public proto::Worker::Server, private kj::TaskSet::Erro
               results.setBytesRead(report.bytesRead);
               results.setLoadSeconds(report.loadSeconds);
               results.setRssBytes(report.rssBytes);
+              results.setWeights(encodeWeightDtype(report.weightType));
               return sendProgress(*box, progress);  // the final figures, before the reply
             },
             [this](kj::Exception&& error) -> kj::Promise<void> {

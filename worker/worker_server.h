@@ -4,6 +4,7 @@
 // in a WorkerEngine (worker/worker_engine.h).
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "worker/worker_engine.h"
@@ -14,6 +15,8 @@ struct WorkerServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;  // 0: any free port (printed); under MPI the port is port + the MPI world rank
   int threads = 1;  // kernel threads, unless loadShard asks for another count
+  std::optional<WeightType> weightType;  // for loads that leave the matrices' dtype to the worker; unset: the
+                                         // checkpoint's own
   DataTransport transport = DataTransport::kUcx;
   WorkerMetrics* metrics = nullptr;  // optional; outlives the server
 };

@@ -13,27 +13,36 @@ namespace phx::testing {
 
 std::string modelPath(const std::string& preset) { return std::string(PHX_TEST_DATA_DIR) + "/" + preset; }
 
-LocalEngine& localEngine(const std::string& preset) {
+LocalEngine& localEngine(const std::string& preset, const Dtypes& dtypes) {
   static std::map<std::string, std::unique_ptr<LocalEngine>> engines;
-  auto& engine = engines[preset];
+  const std::string weights = dtypes.weights ? weightTypeName(*dtypes.weights) : "auto";
+  auto& engine = engines[preset + " " + weights + " " + kvTypeName(dtypes.kv)];
   if (!engine) {
-    engine = LocalEngine::open(modelPath(preset),
-                               {.kvTokens = kBlockSize * kBlocks, .kvBlockSize = kBlockSize, .threads = 1});
+    LocalEngineOptions options;
+    options.kvTokens = kBlockSize * kBlocks;
+    options.kvBlockSize = kBlockSize;
+    options.threads = 1;
+    options.weightType = dtypes.weights;
+    options.kvType = dtypes.kv;
+    engine = LocalEngine::open(modelPath(preset), options);
   }
   return *engine;
 }
 
-ShardPlan planFor(const std::string& preset, int tp, int pp) {
+ShardPlan planFor(const std::string& preset, int tp, int pp, MatrixStorage matrices) {
   ClusterSpec spec;
   spec.tp = tp;
   spec.pp = pp;
   spec.kvTokens = kBlockSize * kBlocks;
+  spec.matrices = matrices;
   return makeShardPlan(localEngine(preset).config(), spec);
 }
 
 std::unique_ptr<ClusterExecutor> startCluster(const std::string& preset, const ShardPlan& plan,
-                                              const std::vector<std::string>& endpoints) {
+                                              const std::vector<std::string>& endpoints, const Dtypes& dtypes) {
   ClusterExecutorOptions options;
+  options.weightType = dtypes.weights;
+  options.kvType = dtypes.kv;
   options.endpoints = endpoints;
   options.plan = plan;
   options.checkpointDir = modelPath(preset);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,12 +20,18 @@ std::string modelPath(const std::string& preset);
 constexpr int64_t kBlockSize = 16;
 constexpr int64_t kBlocks = 16;
 
-// One LocalEngine per preset per process (threads 1, the cluster's KV shape).
-LocalEngine& localEngine(const std::string& preset);
+// How the engines hold their matrices and KV cache (the default: as the checkpoint, BF16 KV).
+struct Dtypes {
+  std::optional<WeightType> weights;  // unset: the checkpoint's own (for a cluster: each worker's --dtype)
+  KvType kv = KvType::kBf16;
+};
 
-ShardPlan planFor(const std::string& preset, int tp, int pp);
+// One LocalEngine per preset and dtypes per process (threads 1, the cluster's KV shape).
+LocalEngine& localEngine(const std::string& preset, const Dtypes& dtypes = {});
+
+ShardPlan planFor(const std::string& preset, int tp, int pp, MatrixStorage matrices = MatrixStorage::kBf16);
 std::unique_ptr<ClusterExecutor> startCluster(const std::string& preset, const ShardPlan& plan,
-                                              const std::vector<std::string>& endpoints);
+                                              const std::vector<std::string>& endpoints, const Dtypes& dtypes = {});
 
 struct ScheduleResult {
   std::vector<float> prefillLogits;  // [prompt tokens, vocab]

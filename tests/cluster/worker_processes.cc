@@ -126,7 +126,8 @@ std::map<std::string, std::string> ucxTestEnv() {
   return {{"UCX_TLS", "sm,self"}, {"UCX_NET_DEVICES", "lo"}, {"OMP_WAIT_POLICY", "passive"}};
 }
 
-UcxWorkers::UcxWorkers(int count) : processes_(size_t(count)), ports_(size_t(count), 0) {
+UcxWorkers::UcxWorkers(int count, std::vector<std::string> extraArgs)
+    : extraArgs_(std::move(extraArgs)), processes_(size_t(count)), ports_(size_t(count), 0) {
   for (int i = 0; i < count; ++i) launch(i, 0);
   for (int i = 0; i < count; ++i) {
     ports_[size_t(i)] = processes_[size_t(i)]->waitListening(1, std::chrono::seconds(30))[0];
@@ -134,10 +135,10 @@ UcxWorkers::UcxWorkers(int count) : processes_(size_t(count)), ports_(size_t(cou
 }
 
 void UcxWorkers::launch(int worker, int port) {
-  processes_[size_t(worker)] = std::make_unique<ChildProcess>(
-      std::vector<std::string>{PHX_BINARY, "worker", "--listen", "127.0.0.1:" + std::to_string(port), "--threads",
-                               "1"},
-      ucxTestEnv());
+  std::vector<std::string> argv = {PHX_BINARY, "worker", "--listen", "127.0.0.1:" + std::to_string(port),
+                                   "--threads", "1"};
+  argv.insert(argv.end(), extraArgs_.begin(), extraArgs_.end());
+  processes_[size_t(worker)] = std::make_unique<ChildProcess>(argv, ucxTestEnv());
 }
 
 std::vector<std::string> UcxWorkers::endpoints() const {

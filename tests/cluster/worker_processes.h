@@ -36,10 +36,10 @@ class ChildProcess {
 // The UCX settings of the tests: shared memory on this host.
 std::map<std::string, std::string> ucxTestEnv();
 
-// `count` workers over UCX, each its own process with one thread; endpoints() by worker index.
+// `count` workers over UCX, each its own process with one thread (and `extraArgs`); endpoints() by worker index.
 class UcxWorkers {
  public:
-  explicit UcxWorkers(int count);
+  explicit UcxWorkers(int count, std::vector<std::string> extraArgs = {});
   std::vector<std::string> endpoints() const;
   void kill(int worker);
   void restart(int worker);  // at the same port
@@ -47,6 +47,7 @@ class UcxWorkers {
 
  private:
   void launch(int worker, int port);
+  std::vector<std::string> extraArgs_;
   std::vector<std::unique_ptr<ChildProcess>> processes_;
   std::vector<int> ports_;
 };

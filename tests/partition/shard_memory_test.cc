@@ -17,17 +17,20 @@ namespace {
 static_assert(kPackedRowBlock == kMatmulRowBlock);
 static_assert(kPackedColBlock == kMatmulColBlock);
 
-void expectPlannedBytesAreLoadedBytes(const std::string& preset, int tp, int pp) {
+void expectPlannedBytesAreLoadedBytes(const std::string& preset, int tp, int pp,
+                                      MatrixStorage matrices = MatrixStorage::kBf16) {
   const auto checkpoint = Checkpoint::open(std::filesystem::path(PHX_TEST_DATA_DIR) / preset);
   ClusterSpec spec;
   spec.tp = tp;
   spec.pp = pp;
+  spec.matrices = matrices;
   const ShardPlan plan = makeShardPlan(checkpoint->config(), spec);
+  const WeightType loadAs = matrices == MatrixStorage::kInt8 ? WeightType::kInt8 : WeightType::kBf16;
   for (const RankPlan& rank : plan.ranks) {
-    const ShardWeights weights = loadShardWeights(*checkpoint, rank.shard);
+    const ShardWeights weights = loadShardWeights(*checkpoint, rank.shard, nullptr, loadAs);
     EXPECT_EQ(rank.weightBytes, weights.bytes)
-        << preset << " tp " << tp << " pp " << pp << " worker " << rank.worker << ": "
-        << describeRankShard(rank.shard);
+        << preset << " tp " << tp << " pp " << pp << " " << weightTypeName(loadAs) << " worker " << rank.worker
+        << ": " << describeRankShard(rank.shard);
   }
 }
 
@@ -36,6 +39,13 @@ TEST(ShardMemoryTest, TinyPlansWeighWhatTheLoaderHolds) {
   for (const auto& [tp, pp] : {std::pair{1, 1}, {2, 1}, {3, 1}, {5, 1}, {8, 1}, {2, 2}, {3, 2}}) {
     expectPlannedBytesAreLoadedBytes("tiny", tp, pp);
   }
+}
+
+TEST(ShardMemoryTest, Int8PlansWeighWhatTheLoaderHolds) {
+  for (const auto& [tp, pp] : {std::pair{1, 1}, {3, 1}, {2, 2}}) {
+    expectPlannedBytesAreLoadedBytes("tiny", tp, pp, MatrixStorage::kInt8);
+  }
+  expectPlannedBytesAreLoadedBytes("small", 2, 1, MatrixStorage::kInt8);
 }
 
 TEST(ShardMemoryTest, SmallPlanWeighsWhatTheLoaderHolds) {
@@ -47,6 +57,10 @@ TEST(ShardMemoryTest, PackedBytesPadRowsTo64AndColumnsTo16) {
   EXPECT_EQ(packedBf16Bytes(65, 16), 128 * 16 * 2);
   EXPECT_EQ(packedBf16Bytes(64, 17), 64 * 32 * 2);
   EXPECT_EQ(packedBf16Bytes(0, 16), 0);
+  // INT8: one byte an element, plus a scale and a row sum (4 bytes each) per padded row.
+  EXPECT_EQ(packedInt8Bytes(65, 17), 128 * (32 + 8));
+  EXPECT_EQ(packedMatrixBytes(65, 17, MatrixStorage::kInt8), packedInt8Bytes(65, 17));
+  EXPECT_EQ(packedMatrixBytes(65, 17, MatrixStorage::kBf16), packedBf16Bytes(65, 17));
 }
 
 }  // namespace
