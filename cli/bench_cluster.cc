@@ -50,7 +50,8 @@ ArgParser parser() {
       .option("dtype", "T", "matrix weights: bf16, int8 (each worker quantizes its shard while loading) or auto "
               "(the checkpoint's own)", "auto")
       .option("kv-dtype", "T", "KV cache: bf16, int8 or f32", "bf16")
-      .option("bandwidth-gib", "N", "GiB streamed to measure the read bandwidth, before and after (0: skip)", "4")
+      .option("bandwidth-gib", "N", "GiB streamed to measure the read bandwidth beside each repetition (0: skip)",
+              "4")
       .flag("json", "print one JSON object on stdout (the table goes to stderr)");
   return p;
 }
@@ -191,12 +192,13 @@ int benchClusterCommand(int argc, char** argv) {
   const ShardPlan plan = makeShardPlan(config, spec);
   const int localThreads = args.has("local-threads") ? int(args.integer("local-threads")) : plan.workers();
   FILE* table = args.has("json") ? stderr : stdout;
-  // The workers' cores together stream the weights: the bandwidth of as many threads, measured before the workers
-  // hold any memory and again after they are gone (the best of the two, as `bench` does on a shared host).
-  const auto bandwidth = [&] {
-    return bandwidthGiB > 0 ? measureReadBandwidthGBs(plan.workers(), size_t(bandwidthGiB) << 30) * 1e9 : 0.0;
-  };
-  double bandwidthBytesPerSecond = bandwidth();
+  // The workers' cores together stream the weights: the bandwidth of as many threads, probed just before and just
+  // after each cluster repetition (the better of the two), so that each is judged against its own minute on a host
+  // whose bandwidth drifts. The buffer is allocated before the workers hold any memory.
+  std::unique_ptr<ReadBandwidthProbe> probe;
+  if (bandwidthGiB > 0) probe = std::make_unique<ReadBandwidthProbe>(plan.workers(), size_t(bandwidthGiB) << 30);
+  const auto bandwidth = [&] { return probe ? probe->passGBs() * 1e9 : 0.0; };
+  const double bytesPerStep = decodeBytesPerStep(config, plan, kvType, gen);
 
   std::unique_ptr<LocalWorkers> started;
   std::vector<std::string> endpoints;
@@ -230,23 +232,31 @@ int benchClusterCommand(int argc, char** argv) {
     local = LocalEngine::open(model, localOptions);
   }
 
-  std::vector<double> clusterRates, localRates;
+  std::vector<double> clusterRates, localRates, rooflines, ofRoofline;
   StepShares shares;
   for (int64_t rep = 0; rep <= reps; ++rep) {  // rep 0 is untimed
+    const double before = rep > 0 ? bandwidth() : 0;
     const double c = decodeRate(*cluster, gen, candidates, cluster.get(), rep > 0 ? &shares : nullptr);
+    const double after = rep > 0 ? bandwidth() : 0;
     const double l = local ? decodeRate(local->runner(), gen, candidates, nullptr, nullptr) : 0;
     if (rep == 0) continue;
     clusterRates.push_back(c);
     localRates.push_back(l);
-    std::fprintf(stderr, "rep %lld: cluster %.2f tok/s, local %.2f tok/s\n", (long long)rep, c, l);
+    std::fprintf(stderr, "rep %lld: cluster %.2f tok/s", (long long)rep, c);
+    if (local) std::fprintf(stderr, ", local %.2f tok/s", l);
+    if (probe) {
+      rooflines.push_back(std::max(before, after) / bytesPerStep);
+      ofRoofline.push_back(c / rooflines.back());
+      std::fprintf(stderr, ", roofline %.2f tok/s (%.1f GB/s)", rooflines.back(), std::max(before, after) / 1e9);
+    }
+    std::fprintf(stderr, "\n");
   }
   const auto reports = cluster->loadReports();
   cluster.reset();
   local.reset();
   started.reset();
-  bandwidthBytesPerSecond = std::max(bandwidthBytesPerSecond, bandwidth());
-  const double bytesPerStep = decodeBytesPerStep(config, plan, kvType, gen);
-  const double roofline = bandwidthBytesPerSecond / bytesPerStep;
+  const double roofline = median(rooflines);
+  const double bandwidthBytesPerSecond = roofline * bytesPerStep;
 
   const double clusterRate = median(clusterRates), localRate = median(localRates);
   const double wall = shares.wall > 0 ? shares.wall : 1;
@@ -257,10 +267,11 @@ int benchClusterCommand(int argc, char** argv) {
                (long long)reps);
   std::fprintf(table, "%-28s %10s\n", "", "tok/s (median)");
   std::fprintf(table, "%-28s %10.2f\n", "cluster decode", clusterRate);
-  if (bandwidthBytesPerSecond > 0) {
+  if (probe) {
     std::fprintf(table, "%-28s %10.2f  (%d-thread read bandwidth %.1f GB/s / %.2f GB read a step)\n",
                  "bandwidth roofline", roofline, plan.workers(), bandwidthBytesPerSecond / 1e9, bytesPerStep / 1e9);
-    std::fprintf(table, "%-28s %9.1f%%\n", "cluster / roofline", 100 * clusterRate / roofline);
+    std::fprintf(table, "%-28s %9.1f%%  (median of each repetition over its own roofline)\n", "cluster / roofline",
+                 100 * median(ofRoofline));
   }
   if (local) {
     std::fprintf(table, "%-28s %10.2f\n", ("one process, " + std::to_string(localThreads) + " threads").c_str(),
@@ -279,10 +290,13 @@ int benchClusterCommand(int argc, char** argv) {
     const KvCacheShape kv = kvCacheShapeFor(config, rank.shard, options.kvBlockSize,
                                             options.kvBlocks * options.kvBlockSize, kvType);
     const double planned = double(rank.weightBytes + kv.bytes());
-    std::fprintf(table, "worker %zu: RSS %.1f MiB after loading, plan %.1f MiB (weights + KV): %+.1f%%; read %.1f MiB "
-                 "of the checkpoint\n", w, double(reports[w].rssBytes) / 1048576, planned / 1048576,
-                 100 * (double(reports[w].rssBytes) / planned - 1), double(reports[w].bytesRead) / 1048576);
-    memory.push_back({{"worker", w}, {"rss_bytes", reports[w].rssBytes}, {"plan_bytes", planned},
+    std::fprintf(table, "worker %zu: RSS %.1f MiB after loading (peak %.1f MiB), plan %.1f MiB (weights + KV): %+.1f%%; "
+                 "read %.1f MiB of the checkpoint in %.1f s\n", w, double(reports[w].rssBytes) / 1048576,
+                 double(reports[w].peakRssBytes) / 1048576, planned / 1048576,
+                 100 * (double(reports[w].rssBytes) / planned - 1), double(reports[w].bytesRead) / 1048576,
+                 reports[w].loadSeconds);
+    memory.push_back({{"worker", w}, {"rss_bytes", reports[w].rssBytes},
+                      {"peak_rss_bytes", reports[w].peakRssBytes}, {"plan_bytes", planned},
                       {"bytes_read", reports[w].bytesRead}, {"load_seconds", reports[w].loadSeconds}});
   }
   if (args.has("json")) {
@@ -296,6 +310,7 @@ int benchClusterCommand(int argc, char** argv) {
                           {"read_bandwidth_gb_s", bandwidthBytesPerSecond / 1e9},
                           {"decode_bytes_per_step", bytesPerStep},
                           {"roofline_tokens_per_second", roofline},
+                          {"roofline_fraction", median(ofRoofline)},
                           {"cluster_tokens_per_second", clusterRate},
                           {"local_threads", localThreads},
                           {"local_tokens_per_second", localRate},

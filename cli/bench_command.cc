@@ -38,12 +38,16 @@ struct HardwareLimits {
   double peakVnniOpsPerSecond = 0;       // vpdpbusd u8 x s8 (INT8 weights' arithmetic); 0 without AVX512_VNNI
 };
 
-// Measured with the kernels' own probes (kernels/roofline.h): 4 GiB streamed for the bandwidth, well past the
-// 260 MiB L3 this host reports; register-only FMA and vdpbf16ps chains for the peaks.
-HardwareLimits measureHardwareLimits(int threads, int64_t bandwidthGiB) {
+// Measured with the kernels' own probes (kernels/roofline.h): the median of 5 passes over the bandwidth probe's
+// buffer (4 GiB by default, well past the 260 MiB L3 this host reports); register-only FMA and vdpbf16ps chains
+// for the peaks.
+HardwareLimits measureHardwareLimits(int threads, const ReadBandwidthProbe& probe) {
   HardwareLimits limits;
   limits.threads = threads;
-  limits.readBandwidthBytesPerSecond = measureReadBandwidthGBs(threads, size_t(bandwidthGiB) << 30) * 1e9;
+  std::vector<double> passes;
+  for (int pass = 0; pass < 5; ++pass) passes.push_back(probe.passGBs() * 1e9);
+  std::sort(passes.begin(), passes.end());
+  limits.readBandwidthBytesPerSecond = passes[passes.size() / 2];
   limits.peakF32FlopsPerSecond = measurePeakF32Gflops(threads) * 1e9;
   limits.peakBf16DotFlopsPerSecond = measurePeakBf16DotGflops(threads) * 1e9;
   limits.peakVnniOpsPerSecond = measurePeakVnniGops(threads) * 1e9;
@@ -76,7 +80,10 @@ struct Case {
 struct CaseResult {
   Case spec;
   std::vector<double> tokensPerSecond;  // one per repetition
-  double limit = 0;                     // tokens/s
+  // Decode: per repetition, the better of the bandwidth probes just before and just after it (bytes/s).
+  std::vector<double> bandwidthPerRep;
+  std::vector<double> limitPerRep;      // tokens/s, what each repetition is judged against
+  double limit = 0;                     // tokens/s: their mean
   std::string bound;                    // "bandwidth", "f32 FMA" or "bf16 dot"
   double f32FmaLimit = 0;               // tokens/s the peak f32 FMA rate allows (the prefill yardstick)
   ops::OpProfile profile;               // summed over the timed repetitions
@@ -190,15 +197,22 @@ double runOnce(LocalEngine& engine, const Case& c, int64_t ubatch) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-CaseResult runCase(LocalEngine& engine, const Case& c, int64_t ubatch, int64_t reps) {
+// A decode case is bracketed by bandwidth probes, one pass between repetitions (outside the timed runs).
+CaseResult runCase(LocalEngine& engine, const Case& c, int64_t ubatch, int64_t reps, const ReadBandwidthProbe& probe) {
   CaseResult result;
   result.spec = c;
   runOnce(engine, c, ubatch);  // warm-up: page in the weights, spin up the threads
   engine.runner().resetProfile();
+  double probedBefore = c.prefill ? 0 : probe.passGBs() * 1e9;
   for (int64_t r = 0; r < reps; ++r) {
     const double seconds = runOnce(engine, c, ubatch);
     result.seconds += seconds;
     result.tokensPerSecond.push_back(double(c.batch * c.tokens) / seconds);
+    if (!c.prefill) {
+      const double probedAfter = probe.passGBs() * 1e9;
+      result.bandwidthPerRep.push_back(std::max(probedBefore, probedAfter));
+      probedBefore = probedAfter;
+    }
   }
   result.profile = engine.runner().profile();
   return result;
@@ -211,15 +225,24 @@ void applyLimits(CaseResult& result, const ModelConfig& config, const HardwareLi
   const bool int8 = result.weights == WeightType::kInt8;
   const double byCompute = (int8 ? limits.peakVnniOpsPerSecond : limits.peakMatmulFlopsPerSecond) / flops;
   result.f32FmaLimit = limits.peakF32FlopsPerSecond / flops;
-  result.limit = byCompute;
   result.bound = int8 ? "int8 vnni" : limits.matmulArithmetic;
+  result.limitPerRep.assign(result.tokensPerSecond.size(), byCompute);
   if (!c.prefill) {
-    const double byBandwidth = double(c.batch) * limits.readBandwidthBytesPerSecond / result.decodeBytesPerStep;
-    if (byBandwidth <= byCompute) {
-      result.limit = byBandwidth;
-      result.bound = "bandwidth";
+    std::vector<double> byBandwidth;
+    for (double bandwidth : result.bandwidthPerRep) {
+      byBandwidth.push_back(double(c.batch) * bandwidth / result.decodeBytesPerStep);
     }
+    if (mean(byBandwidth) <= byCompute) result.bound = "bandwidth";
+    for (size_t r = 0; r < byBandwidth.size(); ++r) result.limitPerRep[r] = std::min(byCompute, byBandwidth[r]);
   }
+  result.limit = mean(result.limitPerRep);
+}
+
+// Each repetition's rate over its own limit, averaged.
+double limitFraction(const CaseResult& r) {
+  std::vector<double> fractions;
+  for (size_t i = 0; i < r.tokensPerSecond.size(); ++i) fractions.push_back(r.tokensPerSecond[i] / r.limitPerRep[i]);
+  return mean(fractions);
 }
 
 // "matmul 95.1%, attention 1.2%, ..., other 0.4%": shares of the timed wall time.
@@ -235,6 +258,12 @@ std::string profileText(const CaseResult& r) {
   return text + item;
 }
 
+json gigabytesPerSecond(const std::vector<double>& bytesPerSecond) {
+  json values = json::array();
+  for (double rate : bytesPerSecond) values.push_back(rate / 1e9);
+  return values;
+}
+
 json caseJson(const CaseResult& r, const HardwareLimits& limits) {
   json shares;
   for (size_t op = 0; op < size_t(ops::Op::kCount); ++op) {
@@ -246,7 +275,9 @@ json caseJson(const CaseResult& r, const HardwareLimits& limits) {
           {"dtype", weightTypeName(r.weights)}, {"kv_dtype", r.kvDtype},
           {"peak_vnni_gop_s", limits.peakVnniOpsPerSecond / 1e9},
           {"tokens_per_s", tps}, {"tokens_per_s_sd", stddev(r.tokensPerSecond)},
-          {"limit_tokens_per_s", r.limit}, {"limit_fraction", tps / r.limit}, {"bound", r.bound},
+          {"tokens_per_s_per_rep", r.tokensPerSecond}, {"decode_bytes_per_step", r.decodeBytesPerStep},
+          {"limit_tokens_per_s", r.limit}, {"limit_fraction", limitFraction(r)}, {"bound", r.bound},
+          {"read_bandwidth_gb_s_per_rep", gigabytesPerSecond(r.bandwidthPerRep)},
           {"reps", r.tokensPerSecond.size()}, {"read_bandwidth_gb_s", limits.readBandwidthBytesPerSecond / 1e9},
           {"peak_f32_gflop_s", limits.peakF32FlopsPerSecond / 1e9},
           {"peak_bf16_dot_gflop_s", limits.peakBf16DotFlopsPerSecond / 1e9},
@@ -294,7 +325,7 @@ void printTableRow(FILE* table, const CaseResult& r, int threads) {
   const double tps = mean(r.tokensPerSecond);
   std::fprintf(table, "| %-7s | %5lld | %7d | %5s | %9.2f ± %6.2f | %11.2f | %7.1f%% | %-9s | %9.1f%% |\n",
                r.spec.test.c_str(), (long long)r.spec.batch, threads, weightTypeName(r.weights), tps, stddev(r.tokensPerSecond), r.limit,
-               100 * tps / r.limit, r.bound.c_str(), 100 * tps / r.f32FmaLimit);
+               100 * limitFraction(r), r.bound.c_str(), 100 * tps / r.f32FmaLimit);
   std::fflush(table);
 }
 
@@ -317,7 +348,8 @@ int benchCommand(int argc, char** argv) {
 
   const int64_t bandwidthGiB = args.integer("bandwidth-gib");
   if (bandwidthGiB < 1) throwInvalidArgument("--bandwidth-gib must be at least 1");
-  const HardwareLimits before = measureHardwareLimits(threads, bandwidthGiB);
+  const ReadBandwidthProbe probe(threads, size_t(bandwidthGiB) << 30);
+  const HardwareLimits before = measureHardwareLimits(threads, probe);
   std::vector<CaseResult> results;
   std::vector<std::string> modelLines;
   ModelConfig config;
@@ -336,7 +368,7 @@ int benchCommand(int argc, char** argv) {
     for (const Case& c : cases) {
       std::fprintf(stderr, "running %s at batch %lld, %s weights (%lld reps)...\n", c.test.c_str(),
                    (long long)c.batch, weightTypeName(engine->weightType()), (long long)reps);
-      CaseResult& r = results.emplace_back(runCase(*engine, c, ubatch, reps));
+      CaseResult& r = results.emplace_back(runCase(*engine, c, ubatch, reps, probe));
       r.weights = engine->weightType();
       r.kvDtype = kvTypeName(options.kvType);
       r.decodeBytesPerStep = decodeBytesPerStep(*engine, c.batch, c.tokens);
@@ -347,12 +379,13 @@ int benchCommand(int argc, char** argv) {
                   double(engine->weights().bytes) / 1e9, engine->loadSeconds());
     modelLines.push_back(line);
   }
-  const HardwareLimits limits = best(before, measureHardwareLimits(threads, bandwidthGiB));
+  const HardwareLimits limits = best(before, measureHardwareLimits(threads, probe));
 
   std::fprintf(table,
                "hardware: %d threads, read bandwidth %.1f GB/s, peak f32 FMA %.0f GFLOP/s, peak bf16 dot %.0f "
-               "GFLOP/s, peak vnni %.0f GOP/s (best of before and after the cases); the matmul computes BF16 "
-               "weights with %s, INT8 weights with vpdpbusd\n",
+               "GFLOP/s, peak vnni %.0f GOP/s (best of before and after the cases; a decode repetition is judged "
+               "against the bandwidth probed just before and after it); the matmul computes BF16 weights with %s, "
+               "INT8 weights with vpdpbusd\n",
                threads, limits.readBandwidthBytesPerSecond / 1e9, limits.peakF32FlopsPerSecond / 1e9,
                limits.peakBf16DotFlopsPerSecond / 1e9, limits.peakVnniOpsPerSecond / 1e9,
                limits.matmulArithmetic.c_str());

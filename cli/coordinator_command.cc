@@ -93,10 +93,12 @@ int coordinatorCommand(int argc, char** argv) {
                spec.tp, spec.pp, options.checkpointDir.c_str());
   const auto cluster = ClusterExecutor::start(options);
   for (const auto& report : cluster->loadReports()) {
-    std::fprintf(stderr, "phalanx coordinator: %s (pid %lld) loaded %.2f GB (%s) in %.1f s, read %.2f GB, RSS %.2f GB\n",
+    std::fprintf(stderr,
+                 "phalanx coordinator: %s (pid %lld) loaded %.2f GB (%s) in %.1f s, read %.2f GB, RSS %.2f GB "
+                 "(peak %.2f GB)\n",
                  report.endpoint.c_str(), (long long)report.pid, report.weightBytes / 1e9,
                  weightTypeName(report.weightType), report.loadSeconds,
-                 report.bytesRead / 1e9, report.rssBytes / 1e9);
+                 report.bytesRead / 1e9, report.rssBytes / 1e9, report.peakRssBytes / 1e9);
   }
 
   serverOptions.ready = [&cluster] { return cluster->ready(); };

@@ -260,6 +260,7 @@ kj::Promise<void> ClusterExecutor::Control::load(Link& link) {
             link.report.bytesRead = loaded.getBytesRead();
             link.report.loadSeconds = loaded.getLoadSeconds();
             link.report.rssBytes = loaded.getRssBytes();
+            link.report.peakRssBytes = loaded.getPeakRssBytes();
             log(link.name() + ": loaded " + std::to_string(loaded.getWeightBytes() >> 20) + " MiB of " +
                 weightTypeName(link.report.weightType) + " weights in " +
                 std::to_string(loaded.getLoadSeconds()) + " s, RSS " + std::to_string(loaded.getRssBytes() >> 20) +

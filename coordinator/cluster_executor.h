@@ -67,7 +67,8 @@ struct WorkerLoadReport {
   int64_t weightBytes = 0;
   int64_t bytesRead = 0;  // checkpoint bytes the worker read: its shard's slices and nothing else
   double loadSeconds = 0;
-  int64_t rssBytes = 0;
+  int64_t rssBytes = 0;      // after loading
+  int64_t peakRssBytes = 0;  // the worker's high-water mark, loading included
 };
 
 class ClusterExecutor final : public StepExecutor {

@@ -161,25 +161,34 @@ double measurePeakVnniGops(int threads, double seconds) {
   return measureChains(vnniChains, 2.0 * 64 * kVnniChains, threads, seconds);
 }
 
-double measureReadBandwidthGBs(int threads, size_t bytes, int reps) {
+constexpr size_t kProbeChunk = size_t(1) << 16;
+
+ReadBandwidthProbe::ReadBandwidthProbe(int threads, size_t bytes)
+    : threads_(threads), buffer_(std::max<size_t>(1, bytes / kProbeChunk) * kProbeChunk) {
   requireKernelIsa();
-  constexpr size_t kChunk = size_t(1) << 16;
-  size_t chunks = std::max<size_t>(1, bytes / kChunk);
-  AlignedBuffer buffer(chunks * kChunk);
-  char* base = buffer.as<char>();
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (size_t c = 0; c < chunks; ++c) std::memset(base + c * kChunk, 1, kChunk);
+  const size_t chunks = buffer_.bytes() / kProbeChunk;
+  char* base = buffer_.as<char>();
+#pragma omp parallel for num_threads(threads_) schedule(static)
+  for (size_t c = 0; c < chunks; ++c) std::memset(base + c * kProbeChunk, 1, kProbeChunk);
+}
+
+double ReadBandwidthProbe::passGBs() const {
+  const size_t chunks = buffer_.bytes() / kProbeChunk;
+  const char* base = buffer_.as<char>();
+  const double start = nowSeconds();
+  int64_t total = 0;
+#pragma omp parallel for num_threads(threads_) schedule(static) reduction(+ : total)
+  for (size_t c = 0; c < chunks; ++c) total += sumChunk(base + c * kProbeChunk, kProbeChunk);
+  const double elapsed = nowSeconds() - start;
+  volatile int64_t keep = total;
+  (void)keep;
+  return double(buffer_.bytes()) / elapsed / 1e9;
+}
+
+double measureReadBandwidthGBs(int threads, size_t bytes, int reps) {
+  const ReadBandwidthProbe probe(threads, bytes);
   std::vector<double> rates;
-  for (int rep = 0; rep < reps; ++rep) {
-    double start = nowSeconds();
-    int64_t total = 0;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : total)
-    for (size_t c = 0; c < chunks; ++c) total += sumChunk(base + c * kChunk, kChunk);
-    double elapsed = nowSeconds() - start;
-    volatile int64_t keep = total;
-    (void)keep;
-    rates.push_back(double(buffer.bytes()) / elapsed / 1e9);
-  }
+  for (int rep = 0; rep < reps; ++rep) rates.push_back(probe.passGBs());
   std::sort(rates.begin(), rates.end());
   return rates[rates.size() / 2];
 }

@@ -5,6 +5,8 @@
 
 #include <cstddef>
 
+#include "kernels/aligned_buffer.h"
+
 namespace phx {
 
 struct CpuFeatures {
@@ -27,5 +29,17 @@ double measurePeakVnniGops(int threads, double seconds = 0.2);
 // GB/s read by `threads` threads streaming a `bytes` buffer `reps` times: the median pass. The buffer is written
 // once first so that its pages are real.
 double measureReadBandwidthGBs(int threads, size_t bytes = size_t(4) << 30, int reps = 5);
+
+// The same probe kept for repeated passes: a benchmark on a host whose bandwidth drifts (a shared VM: 36-65 GB/s
+// here within minutes) probes beside each repetition and judges each against the bandwidth of its own minute.
+class ReadBandwidthProbe {
+ public:
+  ReadBandwidthProbe(int threads, size_t bytes);
+  double passGBs() const;  // one pass over the whole buffer
+
+ private:
+  int threads_;
+  AlignedBuffer buffer_;
+};
 
 }  // namespace phx

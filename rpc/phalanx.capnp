@@ -110,7 +110,8 @@ interface Worker {
   # `weights` dtype (quantizing as it reads) and reserves the KV cache in kv.dtype. Replaces whatever was loaded.
   loadShard @1 (checkpointDir :Text, shard :RankShard, kv :KvConfig, threads :Int32, maxStepTokens :Int64,
                 progress :LoadProgress, weights :WeightDtype)
-            -> (weightBytes :Int64, bytesRead :Int64, loadSeconds :Float64, rssBytes :Int64, weights :WeightDtype);
+            -> (weightBytes :Int64, bytesRead :Int64, loadSeconds :Float64, rssBytes :Int64, weights :WeightDtype,
+                peakRssBytes :Int64);  # rssBytes: after loading; peakRssBytes: the most it reached while loading
 
   # This worker's data-plane address (UCX worker address; empty under MPI, whose ranks find each other).
   dataPlaneAddress @2 () -> (address :Data);

@@ -60,7 +60,9 @@ ShardLoadReport WorkerEngine::load(const ShardLoadRequest& request) {
   loadRequest_.progress = nullptr;
   report.weightBytes = weights_->bytes;
   report.loadSeconds = secondsSince(start);
-  report.rssBytes = readProcessMemory().rssBytes;
+  const ProcessMemory memory = readProcessMemory();
+  report.rssBytes = memory.rssBytes;
+  report.peakRssBytes = memory.peakRssBytes;
   if (metrics_) metrics_->onLoaded(report.loadSeconds, report.weightBytes, cache_->shape().bytes());
   return report;
 }

@@ -48,6 +48,7 @@ struct ShardLoadReport {
   int64_t bytesRead = 0;    // checkpoint bytes read (Checkpoint::bytesRead): exactly the shard's slices
   double loadSeconds = 0;
   int64_t rssBytes = 0;     // after loading, KV cache reserved
+  int64_t peakRssBytes = 0; // the process's high-water mark, loading included
 };
 
 struct PeerConnection {

@@ -102,6 +102,7 @@ class WorkerImpl final : public proto::Worker::Server, private kj::TaskSet::Erro
               results.setBytesRead(report.bytesRead);
               results.setLoadSeconds(report.loadSeconds);
               results.setRssBytes(report.rssBytes);
+              results.setPeakRssBytes(report.peakRssBytes);
               results.setWeights(encodeWeightDtype(report.weightType));
               return sendProgress(*box, progress);  // the final figures, before the reply
             },

@@ -178,10 +178,43 @@ TEST(BenchCliTest, PrintsOneJsonObjectPerCaseWithItsLimit) {
     EXPECT_EQ(c["dtype"], "bf16");
     EXPECT_GT(c["tokens_per_s"].get<double>(), 0);
     EXPECT_GT(c["limit_tokens_per_s"].get<double>(), 0);
-    EXPECT_NEAR(c["limit_fraction"].get<double>(),
-                c["tokens_per_s"].get<double>() / c["limit_tokens_per_s"].get<double>(), 1e-9);
+    const auto perRep = c["tokens_per_s_per_rep"].get<std::vector<double>>();
+    ASSERT_EQ(perRep.size(), 2u);
+    if (c["test"] == "pp16") {
+      EXPECT_NEAR(c["limit_fraction"].get<double>(),
+                  c["tokens_per_s"].get<double>() / c["limit_tokens_per_s"].get<double>(), 1e-9);
+      continue;
+    }
+    // Decode: each repetition over the roofline of the bandwidth probed beside it (unless compute bounds it).
+    const auto bandwidth = c["read_bandwidth_gb_s_per_rep"].get<std::vector<double>>();
+    ASSERT_EQ(bandwidth.size(), 2u);
+    if (c["bound"] != "bandwidth") continue;
+    double fraction = 0;
+    for (size_t r = 0; r < 2; ++r) {
+      EXPECT_GT(bandwidth[r], 0);
+      const double roofline = c["batch"].get<double>() * bandwidth[r] * 1e9 / c["decode_bytes_per_step"].get<double>();
+      fraction += perRep[r] / roofline / 2;
+    }
+    EXPECT_NEAR(c["limit_fraction"].get<double>(), fraction, 1e-9);
   }
   EXPECT_THAT(run.err, HasSubstr("| test"));
+}
+
+TEST(BenchCliTest, ClusterBenchLoadsInt8ShardsAndPrintsItsRoofline) {
+  const ProcessResult run = runPhalanx({"bench", "--model", kTiny, "--tp", "2", "--dtype", "int8", "--gen", "4",
+                                        "--reps", "1", "--bandwidth-gib", "1", "--json"});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  const json out = json::parse(run.out);
+  EXPECT_EQ(out["dtype"], "int8");
+  EXPECT_GT(out["cluster_tokens_per_second"].get<double>(), 0);
+  EXPECT_GT(out["roofline_tokens_per_second"].get<double>(), 0);
+  EXPECT_GT(out["roofline_fraction"].get<double>(), 0);
+  ASSERT_EQ(out["workers"].size(), 2u);
+  for (const json& worker : out["workers"]) {
+    EXPECT_GE(worker["peak_rss_bytes"].get<int64_t>(), worker["rss_bytes"].get<int64_t>());
+    EXPECT_GT(worker["bytes_read"].get<int64_t>(), 0);
+  }
+  EXPECT_THAT(run.err, HasSubstr("int8 weights"));
 }
 
 }  // namespace
