@@ -1,6 +1,7 @@
 // INT8 accuracy on the generated `small` model (and `tiny`), on a fixed prompt set (4 sequences of 40 tokens,
 // logits at every position): INT8 weights (W8A8) and the INT8 KV cache against the independent fp32 reference
-// (tests/reference) and against the BF16 engine. Per comparison: logits NMSE, top-1 agreement (the share of
+// (tests/reference) and against the BF16 engine; on `phi4-L4` (Phi-4's width, 4 layers: too large for the scalar
+// reference) against the BF16 engine, with the same bounds. Per comparison: logits NMSE, top-1 agreement (the share of
 // positions whose arg-max is the same) and the mean KL divergence KL(reference || candidate) in nats.
 //
 // Bounds (measured on small: weights NMSE 1.9e-4, top-1 96.9%, KL 5.9e-4; KV 1.5e-5, 99.4%, 4.5e-5; docs/int8.md;
@@ -160,6 +161,28 @@ TEST_P(Int8AccuracyTest, Int8WeightsAndKvAgreeWithReferenceAndBf16) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Presets, Int8AccuracyTest, ::testing::Values("tiny", "small"));
+
+class Int8AccuracyPhi4L4Test : public Int8AccuracyTest {};
+
+TEST_F(Int8AccuracyPhi4L4Test, Int8WeightsAndKvAgreeWithBf16) {
+  const std::string preset = "phi4-L4";
+  const int64_t vocab = loadedWeights(preset).config.vocabSize;
+  const std::vector<float> bf16 = promptSetLogits(loadedWeights(preset), KvType::kBf16);
+  const std::vector<float> int8Kv = promptSetLogits(loadedWeights(preset), KvType::kInt8);
+  const std::vector<float> int8 = promptSetLogits(int8Weights(preset), KvType::kBf16);
+  const std::vector<float> both = promptSetLogits(int8Weights(preset), KvType::kInt8);
+
+  const Agreement weights = compare(int8, bf16, vocab);
+  report("INT8 weights vs BF16 engine", preset, weights);
+  expectWithin(weights, kInt8WeightBounds);
+  const Agreement kv = compare(int8Kv, bf16, vocab);
+  report("INT8 KV vs BF16 engine", preset, kv);
+  expectWithin(kv, kInt8KvBounds);
+  const Agreement together = compare(both, bf16, vocab);
+  report("INT8 weights + KV vs BF16 engine", preset, together);
+  expectWithin(together, {kInt8WeightBounds.nmse + kInt8KvBounds.nmse, kInt8WeightBounds.top1,
+                          kInt8WeightBounds.kl + kInt8KvBounds.kl});
+}
 
 }  // namespace
 }  // namespace phx::testing
