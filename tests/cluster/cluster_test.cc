@@ -10,6 +10,7 @@
 
 #include "tests/cluster/cluster_harness.h"
 #include "tests/cluster/worker_processes.h"
+#include "tests/engine/engine_harness.h"
 
 namespace phx::testing {
 namespace {
@@ -20,15 +21,6 @@ constexpr double kClusterNmseBound = 1e-4;
 // Log-probabilities of the greedy tokens: the same rounding, seen on one logit.
 constexpr double kLogprobTolerance = 2e-2;
 constexpr int kDecode = 6;
-
-double nmse(const std::vector<float>& a, const std::vector<float>& ref) {
-  double error = 0, power = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    error += (double(a[i]) - ref[i]) * (double(a[i]) - ref[i]);
-    power += double(ref[i]) * ref[i];
-  }
-  return error / power;
-}
 
 struct Case {
   std::string transport;

@@ -8,6 +8,7 @@
 #include "kernels/roofline.h"
 #include "tests/cluster/cluster_harness.h"
 #include "tests/cluster/worker_processes.h"
+#include "tests/engine/engine_harness.h"
 
 namespace phx::testing {
 namespace {
@@ -17,15 +18,6 @@ namespace {
 // the INT8 weights' own bound against BF16 (tests/engine/int8_accuracy_test.cc), not the BF16 cluster's 1e-4.
 constexpr double kInt8ClusterNmseBound = 1e-3;
 constexpr int kDecode = 4;
-
-double nmse(const std::vector<float>& a, const std::vector<float>& ref) {
-  double error = 0, power = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    error += (double(a[i]) - ref[i]) * (double(a[i]) - ref[i]);
-    power += double(ref[i]) * ref[i];
-  }
-  return error / power;
-}
 
 class Int8ClusterTest : public ::testing::Test {
  protected:

@@ -118,6 +118,20 @@ void expectWithin(const Agreement& a, const Bounds& b) {
   EXPECT_LT(a.kl, b.kl);
 }
 
+// The prompt set's logits four ways: BF16 or INT8 weights, each with a BF16 or an INT8 KV cache.
+struct FourWays {
+  std::vector<float> bf16, int8, int8Kv, both;
+};
+
+FourWays fourWays(const std::string& preset) {
+  return {promptSetLogits(loadedWeights(preset), KvType::kBf16), promptSetLogits(int8Weights(preset), KvType::kBf16),
+          promptSetLogits(loadedWeights(preset), KvType::kInt8), promptSetLogits(int8Weights(preset), KvType::kInt8)};
+}
+
+// Weights and KV together: the errors add (roughly), so the weights' bounds with the KV's NMSE and KL on top.
+constexpr Bounds kInt8BothBounds{kInt8WeightBounds.nmse + kInt8KvBounds.nmse, kInt8WeightBounds.top1,
+                                 kInt8WeightBounds.kl + kInt8KvBounds.kl};
+
 class Int8AccuracyTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -130,10 +144,7 @@ TEST_P(Int8AccuracyTest, Int8WeightsAndKvAgreeWithReferenceAndBf16) {
   const std::string& preset = GetParam();
   const int64_t vocab = loadedWeights(preset).config.vocabSize;
   const std::vector<float> reference = referenceLogits(preset);
-  const std::vector<float> bf16 = promptSetLogits(loadedWeights(preset), KvType::kBf16);
-  const std::vector<float> int8 = promptSetLogits(int8Weights(preset), KvType::kBf16);
-  const std::vector<float> int8Kv = promptSetLogits(loadedWeights(preset), KvType::kInt8);
-  const std::vector<float> both = promptSetLogits(int8Weights(preset), KvType::kInt8);
+  const auto [bf16, int8, int8Kv, both] = fourWays(preset);
 
   const Agreement bf16VsRef = compare(bf16, reference, vocab);
   report("BF16 engine vs fp32 reference", preset, bf16VsRef);
@@ -153,11 +164,9 @@ TEST_P(Int8AccuracyTest, Int8WeightsAndKvAgreeWithReferenceAndBf16) {
   expectWithin(kvVsRef, kInt8KvBounds);
   expectWithin(kvVsBf16, kInt8KvBounds);
 
-  // Both together: the errors add (roughly), so the weights' bounds with the KV's NMSE on top.
   const Agreement bothVsRef = compare(both, reference, vocab);
   report("INT8 weights + KV vs fp32 reference", preset, bothVsRef);
-  expectWithin(bothVsRef, {kInt8WeightBounds.nmse + kInt8KvBounds.nmse, kInt8WeightBounds.top1,
-                           kInt8WeightBounds.kl + kInt8KvBounds.kl});
+  expectWithin(bothVsRef, kInt8BothBounds);
 }
 
 INSTANTIATE_TEST_SUITE_P(Presets, Int8AccuracyTest, ::testing::Values("tiny", "small"));
@@ -167,10 +176,7 @@ class Int8AccuracyPhi4L4Test : public Int8AccuracyTest {};
 TEST_F(Int8AccuracyPhi4L4Test, Int8WeightsAndKvAgreeWithBf16) {
   const std::string preset = "phi4-L4";
   const int64_t vocab = loadedWeights(preset).config.vocabSize;
-  const std::vector<float> bf16 = promptSetLogits(loadedWeights(preset), KvType::kBf16);
-  const std::vector<float> int8Kv = promptSetLogits(loadedWeights(preset), KvType::kInt8);
-  const std::vector<float> int8 = promptSetLogits(int8Weights(preset), KvType::kBf16);
-  const std::vector<float> both = promptSetLogits(int8Weights(preset), KvType::kInt8);
+  const auto [bf16, int8, int8Kv, both] = fourWays(preset);
 
   const Agreement weights = compare(int8, bf16, vocab);
   report("INT8 weights vs BF16 engine", preset, weights);
@@ -180,8 +186,7 @@ TEST_F(Int8AccuracyPhi4L4Test, Int8WeightsAndKvAgreeWithBf16) {
   expectWithin(kv, kInt8KvBounds);
   const Agreement together = compare(both, bf16, vocab);
   report("INT8 weights + KV vs BF16 engine", preset, together);
-  expectWithin(together, {kInt8WeightBounds.nmse + kInt8KvBounds.nmse, kInt8WeightBounds.top1,
-                          kInt8WeightBounds.kl + kInt8KvBounds.kl});
+  expectWithin(together, kInt8BothBounds);
 }
 
 }  // namespace
