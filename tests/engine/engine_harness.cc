@@ -12,15 +12,24 @@ std::filesystem::path modelDir(const std::string& preset) {
   return std::filesystem::path(PHX_TEST_DATA_DIR) / preset;
 }
 
-const ShardWeights& loadedWeights(const std::string& preset) {
-  static std::map<std::string, std::unique_ptr<ShardWeights>> loaded;
-  auto& slot = loaded[preset];
+namespace {
+
+const ShardWeights& loadedOnce(const std::string& preset, WeightType matrices) {
+  static std::map<std::pair<std::string, WeightType>, std::unique_ptr<ShardWeights>> loaded;
+  auto& slot = loaded[{preset, matrices}];
   if (!slot) {
     const auto checkpoint = Checkpoint::open(modelDir(preset));
-    slot = std::make_unique<ShardWeights>(loadShardWeights(*checkpoint, wholeModelShard(checkpoint->config())));
+    slot = std::make_unique<ShardWeights>(
+        loadShardWeights(*checkpoint, wholeModelShard(checkpoint->config()), nullptr, matrices));
   }
   return *slot;
 }
+
+}  // namespace
+
+const ShardWeights& loadedWeights(const std::string& preset) { return loadedOnce(preset, WeightType::kBf16); }
+
+const ShardWeights& loadedInt8Weights(const std::string& preset) { return loadedOnce(preset, WeightType::kInt8); }
 
 EngineUnderTest::EngineUnderTest(const ShardWeights& weights, int64_t cacheTokens, int threads, int64_t blockSize,
                                  KvType kvType)

@@ -22,6 +22,8 @@ std::filesystem::path modelDir(const std::string& preset);
 
 // Loads once per preset per process; the runner is rebuilt per test with its own cache.
 const ShardWeights& loadedWeights(const std::string& preset);
+// The same with every matrix quantized to INT8 while loading.
+const ShardWeights& loadedInt8Weights(const std::string& preset);
 
 struct EngineUnderTest {
   EngineUnderTest(const ShardWeights& weights, int64_t cacheTokens, int threads, int64_t blockSize = 16,

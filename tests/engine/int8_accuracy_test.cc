@@ -73,17 +73,6 @@ Agreement compare(const std::vector<float>& candidate, const std::vector<float>&
   return a;
 }
 
-const ShardWeights& int8Weights(const std::string& preset) {
-  static std::map<std::string, std::unique_ptr<ShardWeights>> loaded;
-  auto& slot = loaded[preset];
-  if (!slot) {
-    const auto checkpoint = Checkpoint::open(modelDir(preset));
-    slot = std::make_unique<ShardWeights>(
-        loadShardWeights(*checkpoint, wholeModelShard(checkpoint->config()), nullptr, WeightType::kInt8));
-  }
-  return *slot;
-}
-
 // Logits [prompts * tokens, vocab] of the fixed prompt set: each prompt prefilled in chunks of 16, 16, 8 (so the
 // later chunks attend over the cache).
 std::vector<float> promptSetLogits(const ShardWeights& weights, KvType kvType) {
@@ -124,8 +113,8 @@ struct FourWays {
 };
 
 FourWays fourWays(const std::string& preset) {
-  return {promptSetLogits(loadedWeights(preset), KvType::kBf16), promptSetLogits(int8Weights(preset), KvType::kBf16),
-          promptSetLogits(loadedWeights(preset), KvType::kInt8), promptSetLogits(int8Weights(preset), KvType::kInt8)};
+  return {promptSetLogits(loadedWeights(preset), KvType::kBf16), promptSetLogits(loadedInt8Weights(preset), KvType::kBf16),
+          promptSetLogits(loadedWeights(preset), KvType::kInt8), promptSetLogits(loadedInt8Weights(preset), KvType::kInt8)};
 }
 
 // Weights and KV together: the errors add (roughly), so the weights' bounds with the KV's NMSE and KL on top.
