@@ -12,40 +12,9 @@
 #include <memory>
 #include <stdexcept>
 
+#include "tests/common/free_ports.h"
+
 namespace phx::testing {
-namespace {
-
-bool portFree(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(uint16_t(port));
-  const bool free = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
-  close(fd);
-  return free;
-}
-
-// A base port with `count` free ports above it (the kernel's pick for the first, checked for the rest).
-int freePortRun(int count) {
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof(address);
-    bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-    close(fd);
-    const int base = ntohs(address.sin_port);
-    bool ok = base + count < 65535;
-    for (int i = 0; ok && i < count; ++i) ok = portFree(base + i);
-    if (ok) return base;
-  }
-  throw std::runtime_error("no run of free ports found");
-}
-
-}  // namespace
 
 ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
   int pipeFds[2];

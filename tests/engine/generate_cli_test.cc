@@ -12,7 +12,7 @@
 
 #include "model/tokenizer.h"
 #include "model/utf8.h"
-#include "tests/engine/cli_process.h"
+#include "tests/common/cli_process.h"
 #include "tests/reference/reference_model.h"
 
 namespace phx::testing {

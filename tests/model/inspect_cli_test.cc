@@ -1,17 +1,13 @@
 // `phalanx inspect` as a user runs it: the real binary in a child process. A valid checkpoint gives exit 0 and a
 // summary whose figures are computed here from the test model's dimensions; each bad checkpoint of the corruption
 // table gives exit 1, a message naming the file on stderr, and no crash signal (also under AddressSanitizer).
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <fstream>
-#include <sstream>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/common/cli_process.h"
 #include "tests/model/checkpoint_corruptions.h"
 #include "tests/model/test_checkpoint.h"
 
@@ -22,47 +18,6 @@ using nlohmann::json;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-struct ProcessResult {
-  int exitCode = -1;  // -1 when killed by a signal
-  int signal = 0;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-// Runs PHX_BINARY with `args`, stdout and stderr captured in files under `scratch`.
-ProcessResult runPhalanx(const std::vector<std::string>& args, const std::filesystem::path& scratch) {
-  const auto outFile = scratch / "stdout", errFile = scratch / "stderr";
-  std::vector<std::string> argvStrings = {PHX_BINARY};
-  argvStrings.insert(argvStrings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& arg : argvStrings) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int out = ::open(outFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err = ::open(errFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(out, 1);
-    dup2(err, 2);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ProcessResult run;
-  if (WIFEXITED(status)) run.exitCode = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) run.signal = WTERMSIG(status);
-  run.out = slurp(outFile);
-  run.err = slurp(errFile);
-  return run;
-}
-
 // The default test model (hidden 64, 4 heads of 16, 2 KV heads, MLP 96, 2 layers, vocab 256), counted by hand.
 constexpr uint64_t kEmbedding = 256 * 64;
 constexpr uint64_t kPerLayer = 64 + (64 + 2 * 32) * 64 + 64 * 64 + 64 + 2 * 96 * 64 + 64 * 96;
@@ -72,7 +27,7 @@ TEST(InspectCli, SummarisesAValidCheckpoint) {
   TempDir temp;
   const auto dir = temp.path() / "model";
   writeTestCheckpoint(dir);
-  const ProcessResult text = runPhalanx({"inspect", dir.string()}, temp.path());
+  const ProcessResult text = runPhalanx({"inspect", dir.string()});
   EXPECT_EQ(text.exitCode, 0) << text.err;
   EXPECT_THAT(text.out, HasSubstr("hidden 64, intermediate 96, layers 2, heads 4 (kv 2, head dim 16), vocab 256"));
   EXPECT_THAT(text.out, HasSubstr("rope theta 250000, context 512"));
@@ -83,7 +38,7 @@ TEST(InspectCli, SummarisesAValidCheckpoint) {
   EXPECT_THAT(text.out, HasSubstr("verdict     valid"));
   EXPECT_THAT(text.out, Not(HasSubstr("model.layers.1.mlp.down_proj.weight")));  // the table needs --tensors
 
-  const ProcessResult table = runPhalanx({"inspect", dir.string(), "--tensors"}, temp.path());
+  const ProcessResult table = runPhalanx({"inspect", dir.string(), "--tensors"});
   EXPECT_EQ(table.exitCode, 0) << table.err;
   EXPECT_THAT(table.out, HasSubstr("tensors     15"));
   EXPECT_THAT(table.out, ::testing::ContainsRegex("model\\.layers\\.1\\.mlp\\.down_proj\\.weight +\\[64,96\\] +BF16 +" +
@@ -96,7 +51,7 @@ TEST(InspectCli, ValidatesAFullSizePhi4Layout) {
   const auto dir = temp.path() / "phi4";
   writeTestCheckpoint(dir, {.hidden = 5120, .heads = 40, .kvHeads = 10, .intermediate = 17920, .layers = 40,
                             .vocab = 100352}, {.shards = 6, .sparsePayload = true});
-  const ProcessResult run = runPhalanx({"inspect", dir.string()}, temp.path());
+  const ProcessResult run = runPhalanx({"inspect", dir.string()});
   EXPECT_EQ(run.exitCode, 0) << run.err;
   EXPECT_THAT(run.out, HasSubstr("layers 40, heads 40 (kv 10, head dim 128), vocab 100352"));
   EXPECT_THAT(run.out, HasSubstr("parameters  14,659,507,200"));
@@ -109,7 +64,7 @@ TEST(InspectCli, PrintsOneJsonObject) {
   TempDir temp;
   const auto dir = temp.path() / "model";
   writeTestCheckpoint(dir);
-  const ProcessResult run = runPhalanx({"inspect", "--json", "--tensors", dir.string()}, temp.path());
+  const ProcessResult run = runPhalanx({"inspect", "--json", "--tensors", dir.string()});
   ASSERT_EQ(run.exitCode, 0) << run.err;
   const json j = json::parse(run.out);
   EXPECT_EQ(j["valid"], true);
@@ -130,12 +85,12 @@ TEST(InspectCli, PrintsOneJsonObject) {
 TEST(InspectCli, ValidatesTheGeneratorsTinyPreset) {
   TempDir temp;
   const auto dir = temp.path() / "tiny";
-  const ProcessResult made = runPhalanx({"make-model", "--preset", "tiny", "--out", dir.string()}, temp.path());
+  const ProcessResult made = runPhalanx({"make-model", "--preset", "tiny", "--out", dir.string()});
   ASSERT_EQ(made.exitCode, 0) << made.err;
-  const ProcessResult run = runPhalanx({"inspect", dir.string(), "--json", "--tensors"}, temp.path());
+  const ProcessResult run = runPhalanx({"inspect", dir.string(), "--json", "--tensors"});
   ASSERT_EQ(run.exitCode, 0) << run.err;
   const json j = json::parse(run.out);
-  const json config = json::parse(slurp(dir / "config.json"));
+  const json config = json::parse(std::ifstream(dir / "config.json"));
   const uint64_t hidden = config["hidden_size"], layers = config["num_hidden_layers"], vocab = config["vocab_size"];
   const uint64_t mlp = config["intermediate_size"], heads = config["num_attention_heads"];
   const uint64_t kvHeads = config["num_key_value_heads"], headDim = hidden / heads;
@@ -157,11 +112,11 @@ TEST(InspectCli, UsageErrorsExitTwo) {
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"inspect"}, {"inspect", temp.path().string(), "--colour"},
         {"inspect", temp.path().string(), temp.path().string()}}) {
-    const ProcessResult run = runPhalanx(args, temp.path());
+    const ProcessResult run = runPhalanx(args);
     EXPECT_EQ(run.exitCode, 2) << run.err;
     EXPECT_FALSE(run.err.empty());
   }
-  const ProcessResult help = runPhalanx({"inspect", "--help"}, temp.path());
+  const ProcessResult help = runPhalanx({"inspect", "--help"});
   EXPECT_EQ(help.exitCode, 0);
   EXPECT_THAT(help.out, HasSubstr("--tensors"));
 }
@@ -175,7 +130,7 @@ TEST_P(InspectCliErrors, ExitsOneNamingTheFile) {
   writeTestCheckpoint(dir);
   bad.corrupt(dir);
   const std::string file = bad.file.empty() ? dir.filename().string() : bad.file;
-  const ProcessResult text = runPhalanx({"inspect", dir.string()}, temp.path());
+  const ProcessResult text = runPhalanx({"inspect", dir.string()});
   EXPECT_EQ(text.signal, 0) << "killed by signal " << text.signal << ": " << text.err;
   EXPECT_EQ(text.exitCode, 1) << text.err;
   EXPECT_THAT(text.err, HasSubstr(file));
@@ -183,7 +138,7 @@ TEST_P(InspectCliErrors, ExitsOneNamingTheFile) {
   EXPECT_THAT(text.err, Not(HasSubstr("Sanitizer")));
   EXPECT_THAT(text.out, HasSubstr("verdict     invalid"));
 
-  const ProcessResult asJson = runPhalanx({"inspect", dir.string(), "--json"}, temp.path());
+  const ProcessResult asJson = runPhalanx({"inspect", dir.string(), "--json"});
   EXPECT_EQ(asJson.exitCode, 1) << asJson.err;
   const json verdict = json::parse(asJson.out, nullptr, /*allow_exceptions=*/false);
   ASSERT_TRUE(verdict.is_object()) << asJson.out;

@@ -7,7 +7,7 @@
 
 #include "partition/shard_plan.h"
 #include "partition/shard_plan_json.h"
-#include "tests/engine/cli_process.h"
+#include "tests/common/cli_process.h"
 
 namespace phx::testing {
 namespace {

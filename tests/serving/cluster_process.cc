@@ -14,43 +14,10 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/common/free_ports.h"
+
 namespace phx::testing {
 namespace {
-
-bool portFree(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(uint16_t(port));
-  const bool free = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
-  close(fd);
-  return free;
-}
-
-// A base port with `count` free ports from it that are not in `taken` (the kernel's pick for the first, checked for
-// the rest). `up` takes fixed ports, so they are chosen here; another process could take one in between, which the
-// "cluster ready" wait then reports.
-int freePortRun(int count, const std::vector<int>& taken) {
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof(address);
-    bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-    close(fd);
-    const int base = ntohs(address.sin_port);
-    bool ok = base + count < 65535;
-    for (int i = 0; ok && i < count; ++i) {
-      for (int t : taken) ok = ok && t != base + i;
-      ok = ok && portFree(base + i);
-    }
-    if (ok) return base;
-  }
-  throw std::runtime_error("no run of free ports found");
-}
 
 // The children of `parent` with their command lines (arguments joined by spaces), from /proc.
 std::vector<std::pair<pid_t, std::string>> childrenOf(pid_t parent) {

@@ -1,4 +1,4 @@
-#include "tests/engine/cli_process.h"
+#include "tests/common/cli_process.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -23,7 +23,7 @@ std::string slurp(const std::filesystem::path& file) {
 }  // namespace
 
 ProcessResult runPhalanx(const std::vector<std::string>& args, bool interruptOnOutput) {
-  const auto scratch = std::filesystem::temp_directory_path() / ("phx_engine_cli_" + std::to_string(getpid()));
+  const auto scratch = std::filesystem::temp_directory_path() / ("phx_cli_" + std::to_string(getpid()));
   std::filesystem::create_directories(scratch);
   const auto outFile = scratch / "stdout", errFile = scratch / "stderr";
   std::vector<std::string> argvStrings = {PHX_BINARY};
