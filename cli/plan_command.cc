@@ -89,8 +89,10 @@ void printTable(const std::string& dir, const ModelConfig& c, const ClusterSpec&
   std::printf("model       %s: %lld layers, %lld query heads (%lld KV, head dim %lld), MLP %lld, vocab %lld\n",
               dir.c_str(), (long long)c.numLayers, (long long)c.numHeads, (long long)c.numKvHeads,
               (long long)c.headDim(), (long long)c.intermediateSize, (long long)c.vocabSize);
-  std::printf("cluster     tp %d x pp %d = %d workers; weights BF16 (norms f32); KV cache %lld bytes an element\n\n",
-              plan.tp, plan.pp, plan.workers(), (long long)spec.kvBytesPerElement);
+  std::printf("cluster     tp %d x pp %d = %d workers; matrices %s (embedding BF16, norms f32); KV cache %lld bytes an "
+              "element\n\n",
+              plan.tp, plan.pp, plan.workers(), spec.matrices == MatrixStorage::kInt8 ? "INT8" : "BF16",
+              (long long)spec.kvBytesPerElement);
   std::printf("%6s %5s %4s  %-10s %-10s %-9s %-16s %-18s %12s %12s\n", "worker", "stage", "tp", "layers", "q heads",
               "kv heads", "mlp columns", "vocab rows", "weights", "KV/1k tok");
   for (const RankPlan& r : plan.ranks) {
@@ -146,6 +148,7 @@ int planCommand(int argc, char** argv) {
           .option("rank-memory", "BYTES", "each rank's budget for weights + KV cache, e.g. 8GB (0: unlimited)", "0")
           .option("kv-tokens", "N", "KV cache tokens each rank reserves, counted against --rank-memory", "4096")
           .option("kv-bytes", "B", "bytes per KV cache element (2: BF16, 4: f32)", "2")
+          .option("dtype", "T", "matrix weights as the workers hold them: bf16 or int8", "bf16")
           .flag("json", "print one JSON object instead of the table");
   const auto args = parser.parse(argc, argv);
   if (!args) return 0;
@@ -157,6 +160,10 @@ int planCommand(int argc, char** argv) {
   spec.rankMemoryBytes = parseBytes(args->str("rank-memory"), "rank-memory");
   spec.kvTokens = args->integer("kv-tokens");
   spec.kvBytesPerElement = args->integer("kv-bytes");
+  if (args->str("dtype") != "bf16" && args->str("dtype") != "int8") {
+    throwInvalidArgument("--dtype: expected bf16 or int8, got '" + args->str("dtype") + "'");
+  }
+  spec.matrices = args->str("dtype") == "int8" ? MatrixStorage::kInt8 : MatrixStorage::kBf16;
 
   const ModelConfig config = loadModelConfig(std::filesystem::path(dir) / "config.json");
   ShardPlan plan;

@@ -44,6 +44,20 @@ TEST(PlanCli, JsonIsThePlanComputedFromTheConfig) {
   EXPECT_EQ(parsed.rank(1, 4).shard.lastStage, true);
 }
 
+TEST(PlanCli, Int8WeighsTheInt8Plan) {
+  const ProcessResult run = runPhalanx({"plan", "--model", kTiny, "--tp", "2", "--dtype", "int8", "--json"});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  ClusterSpec spec;
+  spec.tp = 2;
+  spec.matrices = MatrixStorage::kInt8;
+  EXPECT_EQ(json::parse(run.out), toJson(makeShardPlan(loadModelConfig(kTiny + "/config.json"), spec)));
+  const ProcessResult table = runPhalanx({"plan", "--model", kTiny, "--tp", "2", "--dtype", "int8"});
+  EXPECT_THAT(table.out, HasSubstr("matrices INT8"));
+  const ProcessResult bad = runPhalanx({"plan", "--model", kTiny, "--tp", "2", "--dtype", "fp8"});
+  EXPECT_EQ(bad.exitCode, 2);
+  EXPECT_THAT(bad.err, HasSubstr("--dtype: expected bf16 or int8, got 'fp8'"));
+}
+
 TEST(PlanCli, StageWeightsAndBudgetAreHonoured) {
   // tiny: 2 layers, so weights 1,3 still give each stage one; a 20 MB budget holds a TP 2 rank (13 MB).
   const ProcessResult run = runPhalanx({"plan", "--model", kTiny, "--tp", "2", "--pp", "2", "--stage-weights", "1,3",
