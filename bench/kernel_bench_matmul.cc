@@ -1,6 +1,6 @@
 // Matmul rates per path at Phi-4 shapes, for each m: M=1 in GB/s of weights against the read bandwidth, larger m
-// in GFLOP/s against the peak rate of the path's arithmetic (vdpbf16ps for BF16 dot products, else f32 FMA). Weights rotate over more than a GiB of
-// copies so that no case runs from the last-level cache.
+// in GFLOP/s against the peak rate of the path's arithmetic (vdpbf16ps for BF16 dot products, else f32 FMA). Weights
+// rotate over more than a GiB of copies so that no case runs from the last-level cache.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -88,7 +88,8 @@ void benchShape(const std::string& name, const Shape& shape, const Options& opti
 }  // namespace
 
 void benchMatmul(const Options& options, const Limits& limits, Report& report) {
-  report.header("matmul (M=1: GB/s of BF16 weights vs read bandwidth; M>1: GFLOP/s vs the peak of the path's arithmetic)");
+  report.header(
+      "matmul (M=1: GB/s of BF16 weights vs read bandwidth; M>1: GFLOP/s vs the peak of the path's arithmetic)");
   for (const std::string& name : options.shapes) {
     auto shape = kShapes.find(name);
     if (shape == kShapes.end()) throw std::runtime_error("kernel_bench: unknown shape " + name);

@@ -27,7 +27,8 @@ void benchElementwise(const Options& options, const Limits& limits, Report& repo
   for (int64_t rows : {int64_t(1), int64_t(512)}) {
     std::vector<float> x(size_t(rows * 2 * kInter), 0.5f), y(x.size());
     std::vector<uint16_t> weight(size_t(kHidden), 0x3f80);
-    double s = medianSeconds(options.reps, [&](int) { rmsNorm(x.data(), rows, kHidden, kHidden, weight.data(), 1e-5f, y.data()); });
+    double s = medianSeconds(options.reps,
+                             [&](int) { rmsNorm(x.data(), rows, kHidden, kHidden, weight.data(), 1e-5f, y.data()); });
     report.add(bandwidthResult("ops", "rms_norm", "avx512", rows, 8.0 * double(rows * kHidden), s, limits));
     s = medianSeconds(options.reps, [&](int) { swiglu(x.data(), rows, kInter, y.data()); });
     report.add(bandwidthResult("ops", "swiglu", "avx512", rows, 12.0 * double(rows * kInter), s, limits));
@@ -35,13 +36,16 @@ void benchElementwise(const Options& options, const Limits& limits, Report& repo
     std::vector<int64_t> positions(static_cast<size_t>(rows));
     std::iota(positions.begin(), positions.end(), int64_t(100));
     s = medianSeconds(options.reps, [&](int) {
-      applyRope(x.data(), rows, (kQHeads + 2 * kKvHeads) * kHeadDim, kQHeads + kKvHeads, kHeadDim, positions.data(), table);
+      applyRope(x.data(), rows, (kQHeads + 2 * kKvHeads) * kHeadDim, kQHeads + kKvHeads, kHeadDim, positions.data(),
+                table);
     });
-    report.add(bandwidthResult("ops", "rope", "avx512", rows, 8.0 * double(rows * (kQHeads + kKvHeads) * kHeadDim), s, limits));
+    report.add(bandwidthResult("ops", "rope", "avx512", rows, 8.0 * double(rows * (kQHeads + kKvHeads) * kHeadDim), s,
+                               limits));
     std::vector<uint16_t> embedding(size_t(4096 * kHidden), 0x3f80);
     std::vector<int32_t> ids(static_cast<size_t>(rows));
     for (int64_t i = 0; i < rows; ++i) ids[size_t(i)] = int32_t((i * 977) % 4096);
-    s = medianSeconds(options.reps, [&](int) { embeddingLookup(embedding.data(), 0, 4096, kHidden, ids.data(), rows, y.data()); });
+    s = medianSeconds(options.reps,
+                      [&](int) { embeddingLookup(embedding.data(), 0, 4096, kHidden, ids.data(), rows, y.data()); });
     report.add(bandwidthResult("ops", "embedding", "avx512", rows, 6.0 * double(rows * kHidden), s, limits));
   }
   std::vector<float> logits(static_cast<size_t>(kVocab));
@@ -67,10 +71,12 @@ void benchAttentionCase(const AttentionCase& c, KvType type, const Options& opti
   std::vector<int32_t> tables(size_t(c.sequences * blocksPer));
   std::iota(tables.begin(), tables.end(), 0);
   std::vector<AttentionSequence> seqs;
-  for (int64_t i = 0; i < c.sequences; ++i) seqs.push_back({i * c.fresh, c.fresh, c.cached, &tables[size_t(i * blocksPer)], blocksPer});
+  for (int64_t i = 0; i < c.sequences; ++i)
+    seqs.push_back({i * c.fresh, c.fresh, c.cached, &tables[size_t(i * blocksPer)], blocksPer});
   std::vector<float> kv(size_t(c.sequences * context * kvWidth), 0.01f);
   std::vector<AttentionSequence> fill = seqs;  // write every position once
-  for (int64_t i = 0; i < c.sequences; ++i) fill[size_t(i)] = {i * context, context, 0, seqs[size_t(i)].blockTable, blocksPer};
+  for (int64_t i = 0; i < c.sequences; ++i)
+    fill[size_t(i)] = {i * context, context, 0, seqs[size_t(i)].blockTable, blocksPer};
   writeKv(kv.data(), kv.data(), kvWidth, fill.data(), c.sequences, layer);
   std::vector<float> q(size_t(c.sequences * c.fresh * qWidth), 0.02f), out(q.size());
   std::vector<int32_t> kvHeadOf(static_cast<size_t>(kQHeads));
@@ -86,7 +92,8 @@ void benchAttentionCase(const AttentionCase& c, KvType type, const Options& opti
   } else {
     double pairs = double(c.sequences) * double(c.fresh) * double(c.cached + (c.fresh + 1) / 2.0);
     double gflops = 4.0 * kHeadDim * kQHeads * pairs / s / 1e9;
-    report.add({"attention", c.name, path, c.sequences * c.fresh, s, gflops, "GFLOP/s", limits.peakF32Gflops, "peak_f32_fma"});
+    report.add(
+        {"attention", c.name, path, c.sequences * c.fresh, s, gflops, "GFLOP/s", limits.peakF32Gflops, "peak_f32_fma"});
   }
 }
 

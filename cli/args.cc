@@ -131,7 +131,8 @@ std::string ArgParser::help() const {
   out << "usage: " << usage_ << "\n\n" << description_ << "\n";
   if (!positionals_.empty()) {
     out << "\narguments:\n";
-    for (const auto& p : positionals_) out << "  " << p.name << std::string(p.name.size() < 24 ? 24 - p.name.size() : 1, ' ') << p.help << "\n";
+    for (const auto& p : positionals_)
+      out << "  " << p.name << std::string(p.name.size() < 24 ? 24 - p.name.size() : 1, ' ') << p.help << "\n";
   }
   out << "\noptions:\n";
   for (const auto& spec : specs_) {

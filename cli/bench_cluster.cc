@@ -290,9 +290,10 @@ int benchClusterCommand(int argc, char** argv) {
     const KvCacheShape kv = kvCacheShapeFor(config, rank.shard, options.kvBlockSize,
                                             options.kvBlocks * options.kvBlockSize, kvType);
     const double planned = double(rank.weightBytes + kv.bytes());
-    std::fprintf(table, "worker %zu: RSS %.1f MiB after loading (peak %.1f MiB), plan %.1f MiB (weights + KV): %+.1f%%; "
-                 "read %.1f MiB of the checkpoint in %.1f s\n", w, double(reports[w].rssBytes) / 1048576,
-                 double(reports[w].peakRssBytes) / 1048576, planned / 1048576,
+    std::fprintf(table,
+                 "worker %zu: RSS %.1f MiB after loading (peak %.1f MiB), plan %.1f MiB (weights + KV): %+.1f%%; "
+                 "read %.1f MiB of the checkpoint in %.1f s\n",
+                 w, double(reports[w].rssBytes) / 1048576, double(reports[w].peakRssBytes) / 1048576, planned / 1048576,
                  100 * (double(reports[w].rssBytes) / planned - 1), double(reports[w].bytesRead) / 1048576,
                  reports[w].loadSeconds);
     memory.push_back({{"worker", w}, {"rss_bytes", reports[w].rssBytes},

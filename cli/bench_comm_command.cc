@@ -37,7 +37,11 @@ std::size_t parseBytes(const std::string& text) {
   std::size_t end = 0;
   const double value = std::stod(text, &end);
   const std::string unit = text.substr(end);
-  const double scale = unit == "KiB" ? 1024.0 : unit == "MiB" ? 1048576.0 : unit == "GiB" ? 1073741824.0 : unit.empty() || unit == "B" ? 1.0 : -1.0;
+  const double scale = unit == "KiB"                 ? 1024.0
+                       : unit == "MiB"               ? 1048576.0
+                       : unit == "GiB"               ? 1073741824.0
+                       : unit.empty() || unit == "B" ? 1.0
+                                                     : -1.0;
   if (scale < 0) throwInvalidArgument("--sizes: unknown unit '" + unit + "' in '" + text + "' (B, KiB, MiB, GiB)");
   return static_cast<std::size_t>(value * scale);
 }

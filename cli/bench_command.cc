@@ -324,8 +324,8 @@ void printTableHeader(FILE* table) {
 void printTableRow(FILE* table, const CaseResult& r, int threads) {
   const double tps = mean(r.tokensPerSecond);
   std::fprintf(table, "| %-7s | %5lld | %7d | %5s | %9.2f ± %6.2f | %11.2f | %7.1f%% | %-9s | %9.1f%% |\n",
-               r.spec.test.c_str(), (long long)r.spec.batch, threads, weightTypeName(r.weights), tps, stddev(r.tokensPerSecond), r.limit,
-               100 * limitFraction(r), r.bound.c_str(), 100 * tps / r.f32FmaLimit);
+               r.spec.test.c_str(), (long long)r.spec.batch, threads, weightTypeName(r.weights), tps,
+               stddev(r.tokensPerSecond), r.limit, 100 * limitFraction(r), r.bound.c_str(), 100 * tps / r.f32FmaLimit);
   std::fflush(table);
 }
 

@@ -81,7 +81,8 @@ struct Run {
                       const json chunk = json::parse(data, nullptr, false);
                       if (!chunk.is_object() || !chunk.contains("choices")) return;
                       int64_t tokens = 0;
-                      for (const json& choice : chunk["choices"]) tokens += int64_t(choice.value("token_ids", json::array()).size());
+                      for (const json& choice : chunk["choices"])
+                        tokens += int64_t(choice.value("token_ids", json::array()).size());
                       if (tokens == 0) return;
                       const auto now = Clock::now();
                       if (timing.tokens == 0) {
@@ -110,7 +111,8 @@ int benchServeCommand(int argc, char** argv) {
   HttpTarget target = HttpTarget::parse(args.str("url"));
   if (args.has("api-key-file")) {
     std::ifstream file(args.str("api-key-file"));
-    if (!file || !std::getline(file, target.apiKey)) throwIoError("--api-key-file: cannot read " + args.str("api-key-file"));
+    if (!file || !std::getline(file, target.apiKey))
+      throwIoError("--api-key-file: cannot read " + args.str("api-key-file"));
   }
   const int64_t promptLen = args.integer("prompt-len"), genLen = args.integer("gen-len");
   if (promptLen < 1 || genLen < 1) throwInvalidArgument("--prompt-len and --gen-len must be at least 1");

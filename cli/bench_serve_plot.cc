@@ -29,9 +29,12 @@ void panel(std::ostringstream& svg, double left, const std::string& title, const
   top = top > 0 ? top * 1.1 : 1;
   const double minX = std::log2(double(points.front().concurrency));
   const double maxX = std::max(minX + 1, std::log2(double(points.back().concurrency)));
-  auto x = [&](double c) { return left + kMargin + (std::log2(c) - minX) / (maxX - minX) * (kPanelWidth - kMargin - 20); };
+  auto x = [&](double c) {
+    return left + kMargin + (std::log2(c) - minX) / (maxX - minX) * (kPanelWidth - kMargin - 20);
+  };
   auto y = [&](double v) { return 40 + (1 - v / top) * (kPanelHeight - 40); };
-  svg << "<text x='" << left + kPanelWidth / 2 << "' y='28' text-anchor='middle' font-size='14'>" << title << "</text>\n";
+  svg << "<text x='" << left + kPanelWidth / 2 << "' y='28' text-anchor='middle' font-size='14'>" << title
+      << "</text>\n";
   svg << "<line x1='" << left + kMargin << "' y1='" << y(0) << "' x2='" << left + kPanelWidth - 10 << "' y2='" << y(0)
       << "' stroke='black'/>\n<line x1='" << left + kMargin << "' y1='40' x2='" << left + kMargin << "' y2='" << y(0)
       << "' stroke='black'/>\n";
@@ -63,13 +66,15 @@ void panel(std::ostringstream& svg, double left, const std::string& title, const
 
 }  // namespace
 
-void writeBenchServePlot(const std::string& path, const std::vector<BenchServePoint>& points, const std::string& title) {
+void writeBenchServePlot(const std::string& path, const std::vector<BenchServePoint>& points,
+                         const std::string& title) {
   if (points.empty()) return;
   std::ostringstream svg;
   const double width = 2 * kPanelWidth + 20, height = kPanelHeight + 70;
   svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width << "' height='" << height
       << "' font-family='sans-serif'>\n<rect width='100%' height='100%' fill='white'/>\n";
-  svg << "<text x='" << width / 2 << "' y='12' text-anchor='middle' font-size='12' fill='#444'>" << title << "</text>\n";
+  svg << "<text x='" << width / 2 << "' y='12' text-anchor='middle' font-size='12' fill='#444'>" << title
+      << "</text>\n";
   panel(svg, 0, "output throughput", "tokens/s", points,
         {{"output tokens/s", "#1f77b4", [](const BenchServePoint& p) { return p.outputThroughput; }}});
   panel(svg, kPanelWidth + 20, "median latency", "ms", points,

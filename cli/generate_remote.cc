@@ -71,11 +71,13 @@ std::string absorb(const json& chunk, GenerationResult& result) {
     if (choice.contains("token_logprobs")) {
       for (const json& entry : choice["token_logprobs"]) {
         SampledToken token{entry["id"].get<int32_t>(), entry["logprob"].get<float>(), {}};
-        for (const json& pair : entry["top"]) token.topLogprobs.emplace_back(pair[0].get<int32_t>(), pair[1].get<float>());
+        for (const json& pair : entry["top"])
+          token.topLogprobs.emplace_back(pair[0].get<int32_t>(), pair[1].get<float>());
         result.tokens.push_back(std::move(token));
       }
     } else {
-      for (const json& id : choice.value("token_ids", json::array())) result.tokens.push_back({id.get<int32_t>(), 0, {}});
+      for (const json& id : choice.value("token_ids", json::array()))
+        result.tokens.push_back({id.get<int32_t>(), 0, {}});
     }
     if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) {
       result.finishReason = finishReasonFrom(choice["finish_reason"].get<std::string>());
@@ -130,8 +132,8 @@ int generateRemote(const ParsedArgs& args) {
   }
   if (reply.status != 200) {
     const json error = json::parse(reply.body, nullptr, false);
-    const std::string message = error.is_object() && error.contains("error") ? error["error"].value("message", reply.body)
-                                                                             : reply.body;
+    const std::string message =
+        error.is_object() && error.contains("error") ? error["error"].value("message", reply.body) : reply.body;
     throw Error(reply.status == 429 || reply.status == 503 ? ErrorKind::kOverloaded : ErrorKind::kInvalidArgument,
                 "the server answered " + std::to_string(reply.status) + ": " + message);
   }

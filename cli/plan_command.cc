@@ -156,7 +156,8 @@ int planCommand(int argc, char** argv) {
   ClusterSpec spec;
   spec.tp = int(args->integer("tp"));
   spec.pp = int(args->integer("pp"));
-  if (args->has("stage-weights")) spec.stageMemoryWeights = parseNumberList(args->str("stage-weights"), "stage-weights");
+  if (args->has("stage-weights"))
+    spec.stageMemoryWeights = parseNumberList(args->str("stage-weights"), "stage-weights");
   spec.rankMemoryBytes = parseBytes(args->str("rank-memory"), "rank-memory");
   spec.kvTokens = args->integer("kv-tokens");
   spec.kvBytesPerElement = args->integer("kv-bytes");

@@ -36,7 +36,8 @@ int64_t integer(const json& body, const char* name, int64_t fallback, int64_t lo
   const json* value = field(body, name);
   if (value == nullptr) return fallback;
   if (!value->is_number_integer()) invalid(name, std::string("'") + name + "' must be an integer");
-  const int64_t x = value->is_number_unsigned() && value->get<uint64_t>() > uint64_t(hi) ? hi + 1 : value->get<int64_t>();
+  const int64_t x =
+      value->is_number_unsigned() && value->get<uint64_t>() > uint64_t(hi) ? hi + 1 : value->get<int64_t>();
   if (x < lo || x > hi) {
     invalid(name, std::string("'") + name + "' must lie in [" + std::to_string(lo) + ", " + std::to_string(hi) +
                       "], got " + value->dump());
@@ -58,7 +59,8 @@ std::vector<std::string> stopStrings(const json& body) {
   if (!value->is_array() || value->size() > 16) invalid("stop", "'stop' must be a string or a list of at most 16");
   std::vector<std::string> stops;
   for (const json& stop : *value) {
-    if (!stop.is_string() || stop.get<std::string>().empty()) invalid("stop", "each 'stop' entry must be a non-empty string");
+    if (!stop.is_string() || stop.get<std::string>().empty())
+      invalid("stop", "each 'stop' entry must be a non-empty string");
     stops.push_back(stop.get<std::string>());
   }
   return stops;
@@ -183,7 +185,8 @@ ApiRequest parseApiRequest(const std::string& body, ApiEndpoint endpoint, const 
   p.presencePenalty = float(number(parsed, "presence_penalty", 0.0, -2.0, 2.0));
   p.frequencyPenalty = float(number(parsed, "frequency_penalty", 0.0, -2.0, 2.0));
   if (field(parsed, "seed") != nullptr) {
-    p.seed = uint64_t(integer(parsed, "seed", 0, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()));
+    p.seed =
+        uint64_t(integer(parsed, "seed", 0, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()));
   }
   // Completions default to 16 tokens as OpenAI's do; chat to the rest of the context.
   const int64_t room = limits.maxContext - int64_t(request.promptTokens.size());
@@ -272,7 +275,8 @@ json choiceJson(const ApiRequest& request, const ChoiceDelta& choice, bool chunk
     out["text"] = choice.text;
   }
   if (request.logprobs) {
-    out["logprobs"] = chat ? chatLogprobs(choice.tokens, tokenizer) : completionLogprobs(choice.tokens, tokenizer, choice.textOffset);
+    out["logprobs"] =
+        chat ? chatLogprobs(choice.tokens, tokenizer) : completionLogprobs(choice.tokens, tokenizer, choice.textOffset);
   } else {
     out["logprobs"] = nullptr;
   }

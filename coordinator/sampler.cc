@@ -84,7 +84,8 @@ std::vector<Candidate> keptCandidates(std::span<const float> scaled, const Sampl
     for (size_t i = 0; i < scaled.size(); ++i) kept.push_back({int32_t(i), scaled[i]});
   }
   if (p.minP > 0.0f) {
-    const float best = std::max_element(kept.begin(), kept.end(), [](auto& a, auto& b) { return a.logit < b.logit; })->logit;
+    const float best =
+        std::max_element(kept.begin(), kept.end(), [](auto& a, auto& b) { return a.logit < b.logit; })->logit;
     const float floor = best + std::log(p.minP);
     std::erase_if(kept, [floor](const Candidate& c) { return c.logit < floor; });
   }

@@ -273,7 +273,8 @@ void Scheduler::end(Sequence& sequence, SequenceEvent event) {
   report.promptTokens = sequence.promptTokens;
   report.cachedPromptTokens = sequence.cachedPromptTokens;
   report.generatedTokens = int64_t(sequence.generated.size());
-  if (sequence.admitted != Clock::time_point{}) report.queueSeconds = secondsBetween(sequence.submitted, sequence.admitted);
+  if (sequence.admitted != Clock::time_point{})
+    report.queueSeconds = secondsBetween(sequence.submitted, sequence.admitted);
   if (!sequence.generated.empty()) report.ttftSeconds = secondsBetween(sequence.submitted, sequence.firstToken);
   report.e2eSeconds = secondsBetween(sequence.submitted, now);
   sequence.sink(std::move(event));
@@ -326,7 +327,8 @@ bool Scheduler::step() {
       const bool logits = chunk == pending;
       batch.tokens.insert(batch.tokens.end(), sequence.tokens.begin() + sequence.computed,
                           sequence.tokens.begin() + sequence.computed + chunk);
-      batch.sequences.push_back({sequence.computed, chunk, sequence.table, logits ? LogitsFor::kLast : LogitsFor::kNone});
+      batch.sequences.push_back(
+          {sequence.computed, chunk, sequence.table, logits ? LogitsFor::kLast : LogitsFor::kNone});
       plan.push_back({&sequence, chunk, logits});
       if (options_.candidates > 0) {
         const SamplingParams& p = sequence.sampler.params();
@@ -399,7 +401,8 @@ void Scheduler::run(std::stop_token stop) {
   }
   takeSubmissions();
   for (auto& sequence : waiting_) {
-    if (!sequence->ended) end(*sequence, {.kind = SequenceEvent::Kind::kFailed, .error = "the server is shutting down"});
+    if (!sequence->ended)
+      end(*sequence, {.kind = SequenceEvent::Kind::kFailed, .error = "the server is shutting down"});
   }
   failAll("the server is shutting down");
   retireEnded();

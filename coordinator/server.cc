@@ -64,7 +64,8 @@ class ApiService final : public kj::HttpService {
         const ApiEndpoint endpoint =
             path == "/v1/completions" ? ApiEndpoint::kCompletions : ApiEndpoint::kChatCompletions;
         const uint64_t limit = uint64_t(context_.options.maxRequestBytes);
-        const ApiError tooLarge{.status = 413, .message = "the request body exceeds " + std::to_string(limit) + " bytes"};
+        const ApiError tooLarge{.status = 413,
+                                .message = "the request body exceeds " + std::to_string(limit) + " bytes"};
         KJ_IF_MAYBE(length, body.tryGetLength()) {
           if (*length > limit) return sendError(response, context_, tooLarge);
         }
@@ -203,7 +204,8 @@ void runServer(StepExecutor& executor, const Tokenizer& tokenizer, const ModelCo
         settings);
     kj::Own<kj::ConnectionReceiver> listener;
     try {
-      auto address = io.provider->getNetwork().parseAddress(options.host.c_str(), uint(options.port)).wait(io.waitScope);
+      auto address =
+          io.provider->getNetwork().parseAddress(options.host.c_str(), uint(options.port)).wait(io.waitScope);
       listener = address->listen();
     } catch (const kj::Exception& error) {
       throw Error(ErrorKind::kIo, "serve: cannot listen on " + options.host + ":" + std::to_string(options.port) +

@@ -12,8 +12,10 @@ void attachMetrics(ServerOptions& options, CoordinatorMetrics& metrics, std::fun
     if (report.queueSeconds > 0) metrics.onAdmitted(report.queueSeconds);
     if (report.generatedTokens > 0) metrics.onFirstToken(report.ttftSeconds);
     metrics.onPrefixLookup(report.promptTokens, report.cachedPromptTokens);
-    metrics.onRequestEnd({.finishReason = report.failed ? "error" : finishReasonName(report.finishReason), .promptTokens = report.promptTokens,
-                          .generationTokens = report.generatedTokens, .e2eSeconds = report.e2eSeconds});
+    metrics.onRequestEnd({.finishReason = report.failed ? "error" : finishReasonName(report.finishReason),
+                          .promptTokens = report.promptTokens,
+                          .generationTokens = report.generatedTokens,
+                          .e2eSeconds = report.e2eSeconds});
     if (report.failed) {
       metrics.onError(report.failure == ErrorKind::kDisconnected ? RequestErrorType::kWorkerDisconnected
                                                                  : RequestErrorType::kInternal);

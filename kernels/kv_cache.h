@@ -45,10 +45,12 @@ struct PagedKv {
 
   // INT8: the scales of block b's keys (values): [kvHeads][blockSize] f32.
   const float* keyScales(int64_t block) const {
-    return reinterpret_cast<const float*>(static_cast<const int8_t*>(keys) + block * blockStride + shape.elementsPerBlock());
+    return reinterpret_cast<const float*>(static_cast<const int8_t*>(keys) + block * blockStride +
+                                          shape.elementsPerBlock());
   }
   const float* valueScales(int64_t block) const {
-    return reinterpret_cast<const float*>(static_cast<const int8_t*>(values) + block * blockStride + shape.elementsPerBlock());
+    return reinterpret_cast<const float*>(static_cast<const int8_t*>(values) + block * blockStride +
+                                          shape.elementsPerBlock());
   }
   int64_t numBlocks = 0;
 };

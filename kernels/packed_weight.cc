@@ -105,7 +105,8 @@ PackedWeight PackedWeight::packBf16Rows(int64_t rows, int64_t cols, const Bf16Ro
   uint16_t* base = packed.storage_.as<uint16_t>();
   parallelFor(packed.rowBlocks(), 1, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
-      packBf16Block(&rowPtrs[size_t(b * kMatmulRowBlock)], cols, packed.paddedCols_, base + b * packed.paddedCols_ * 64);
+      packBf16Block(&rowPtrs[size_t(b * kMatmulRowBlock)], cols, packed.paddedCols_,
+                    base + b * packed.paddedCols_ * 64);
     }
   });
   return packed;
@@ -145,7 +146,8 @@ PackedWeight PackedWeight::packInt8Rows(int64_t rows, int64_t cols, const Int8Ro
   int32_t* rowSums = packed.rowSums_.as<int32_t>();
   parallelFor(packed.rowBlocks(), 1, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
-      packInt8Block(&rowPtrs[size_t(b * kMatmulRowBlock)], cols, packed.paddedCols_, base + b * packed.paddedCols_ * 64);
+      packInt8Block(&rowPtrs[size_t(b * kMatmulRowBlock)], cols, packed.paddedCols_,
+                    base + b * packed.paddedCols_ * 64);
       for (int64_t r = b * kMatmulRowBlock; r < std::min(rows, (b + 1) * kMatmulRowBlock); ++r) {
         int32_t sum = 0;
         for (int64_t k = 0; k < cols; ++k) sum += rowPtrs[size_t(r)][k];

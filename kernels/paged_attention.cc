@@ -90,8 +90,10 @@ void accumulateValues(float* acc, int64_t headDim, const float* correction, cons
 template <typename T>
 void prefetchHead(const PagedKv& cache, int32_t block, int64_t headOffset) {
   int64_t bytes = cache.shape.headDim * cache.shape.blockSize * int64_t(sizeof(T));
-  const char* keys = reinterpret_cast<const char*>(static_cast<const T*>(cache.keys) + block * cache.blockStride + headOffset);
-  const char* values = reinterpret_cast<const char*>(static_cast<const T*>(cache.values) + block * cache.blockStride + headOffset);
+  const char* keys =
+      reinterpret_cast<const char*>(static_cast<const T*>(cache.keys) + block * cache.blockStride + headOffset);
+  const char* values =
+      reinterpret_cast<const char*>(static_cast<const T*>(cache.values) + block * cache.blockStride + headOffset);
   for (int64_t i = 0; i < bytes; i += 64) {
     _mm_prefetch(keys + i, _MM_HINT_T0);
     _mm_prefetch(values + i, _MM_HINT_T0);

@@ -23,7 +23,8 @@ void swiglu(const float* gateUp, int64_t rows, int64_t inter, int64_t gateUpStri
         __mmask16 mask = vec::firstLanes(inter - c);
         __m512 g = _mm512_maskz_loadu_ps(mask, gate + c);
         __m512 sigmoid = _mm512_div_ps(one, _mm512_add_ps(one, vec::exp(_mm512_sub_ps(_mm512_setzero_ps(), g))));
-        _mm512_mask_storeu_ps(dst + c, mask, _mm512_mul_ps(_mm512_mul_ps(g, sigmoid), _mm512_maskz_loadu_ps(mask, up + c)));
+        _mm512_mask_storeu_ps(dst + c, mask,
+                              _mm512_mul_ps(_mm512_mul_ps(g, sigmoid), _mm512_maskz_loadu_ps(mask, up + c)));
       }
     }
   });

@@ -18,7 +18,8 @@ inline __m512 widenHighBf16(__m512i pairs) {
 }
 // 16 consecutive BF16 values widened to f32.
 inline __m512 loadBf16(const uint16_t* p) {
-  __m512i wide = _mm512_maskz_cvtepu16_epi32(__mmask16(0xffff), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  __m512i wide =
+      _mm512_maskz_cvtepu16_epi32(__mmask16(0xffff), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(__mmask16(0xffff), wide, 16));
 }
 inline __m512 maskLoadBf16(__mmask16 mask, const uint16_t* p) {

@@ -88,7 +88,8 @@ fs::path prepareDirectory(const fs::path& dir, bool force) {
 void checkFreeSpace(const fs::path& dir, uint64_t needed) {
   uint64_t reclaimable = 0;  // shards a forced overwrite replaces
   for (const fs::directory_entry& entry : fs::directory_iterator(dir)) {
-    if (entry.is_regular_file() && isCheckpointShard(entry.path().filename().string())) reclaimable += entry.file_size();
+    if (entry.is_regular_file() && isCheckpointShard(entry.path().filename().string()))
+      reclaimable += entry.file_size();
   }
   const uint64_t available = fs::space(dir).available + reclaimable;
   if (available < needed) {
@@ -205,7 +206,8 @@ CheckpointSummary writeCheckpoint(const fs::path& dir, const CheckpointOptions& 
   writeJsonFile(staging / "generation_config.json", generationConfigJson(options.config));
   writeTokenizerFiles(staging);
   ProgressState state{progress, 0, summary.payloadBytes, int(shards.size())};
-  for (size_t i = 0; i < shards.size(); ++i) writeShard(staging / shards[i].fileName, shards[i], int(i), options, state);
+  for (size_t i = 0; i < shards.size(); ++i)
+    writeShard(staging / shards[i].fileName, shards[i], int(i), options, state);
   writeJsonFile(staging / kIndexName, indexJson(shards));
   publish(staging, dir);
   return summary;

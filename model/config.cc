@@ -33,7 +33,8 @@ int64_t optionalTokenId(const json& j, const char* field, int64_t fallback, cons
   const json& v = j.at(field);
   // eos_token_id may be a list in some Phi-3 configs; the first entry is the primary one.
   if (v.is_array() && !v.empty() && v[0].is_number_integer()) return v[0].get<int64_t>();
-  if (!v.is_number_integer()) throwInvalidCheckpoint(source + ": field '" + field + "' must be a token id, got " + v.dump());
+  if (!v.is_number_integer())
+    throwInvalidCheckpoint(source + ": field '" + field + "' must be a token id, got " + v.dump());
   return v.get<int64_t>();
 }
 
@@ -48,7 +49,8 @@ std::string optionalString(const json& j, const char* field, const std::string& 
 bool optionalBool(const json& j, const char* field, bool fallback, const std::string& source) {
   if (!j.contains(field) || j.at(field).is_null()) return fallback;
   const json& v = j.at(field);
-  if (!v.is_boolean()) throwInvalidCheckpoint(source + ": field '" + field + "' must be true or false, got " + v.dump());
+  if (!v.is_boolean())
+    throwInvalidCheckpoint(source + ": field '" + field + "' must be true or false, got " + v.dump());
   return v.get<bool>();
 }
 

@@ -170,11 +170,13 @@ QuantizeSummary writeQuantizedCheckpoint(const Checkpoint& source, const fs::pat
   }
   const fs::path sourceDir = source.directory();
   if (fs::exists(sourceDir / kIndexName)) {
-    writeJson(outDir / kIndexName, json{{"metadata", {{"total_size", summary.payloadBytes}}}, {"weight_map", weightMap}});
+    writeJson(outDir / kIndexName,
+              json{{"metadata", {{"total_size", summary.payloadBytes}}}, {"weight_map", weightMap}});
   }
   std::ifstream configFile(sourceDir / "config.json");
   json config = json::parse(configFile, nullptr, /*allow_exceptions=*/false);
-  if (config.is_discarded() || !config.is_object()) throwInvalidCheckpoint((sourceDir / "config.json").string() + ": not a JSON object");
+  if (config.is_discarded() || !config.is_object())
+    throwInvalidCheckpoint((sourceDir / "config.json").string() + ": not a JSON object");
   config["quantization_config"] = {
       {"quant_method", kQuantMethod},
       {"bits", 8},
@@ -192,7 +194,8 @@ QuantizeSummary writeQuantizedCheckpoint(const Checkpoint& source, const fs::pat
     }
     std::error_code ec;
     fs::copy_file(entry.path(), outDir / name, fs::copy_options::overwrite_existing, ec);
-    if (ec) throwIoError((outDir / name).string() + ": cannot copy from " + entry.path().string() + ": " + ec.message());
+    if (ec)
+      throwIoError((outDir / name).string() + ": cannot copy from " + entry.path().string() + ": " + ec.message());
   }
   return summary;
 }

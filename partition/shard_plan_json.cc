@@ -41,8 +41,8 @@ ShardRange rangeField(const json& object, const std::string& name, const std::st
   const json& value = field(object, name, where);
   if (!value.is_array() || value.size() != 2 || !value[0].is_number_integer() || !value[1].is_number_integer() ||
       value[1].get<int64_t>() < value[0].get<int64_t>()) {
-    throwInvalidArgument(where + ": field \"" + name + "\" must be [begin, end) as two integers with begin <= end, got " +
-                         value.dump());
+    throwInvalidArgument(where + ": field \"" + name +
+                         "\" must be [begin, end) as two integers with begin <= end, got " + value.dump());
   }
   const int64_t begin = value[0].get<int64_t>();
   return {begin, value[1].get<int64_t>() - begin};

@@ -21,7 +21,8 @@ void throwMpi(const char* call, int code) {
   char text[MPI_MAX_ERROR_STRING];
   int length = 0;
   MPI_Error_string(code, text, &length);
-  throw Error(ErrorKind::kDisconnected, std::string("MPI data plane: ") + call + " failed: " + std::string(text, length));
+  throw Error(ErrorKind::kDisconnected,
+              std::string("MPI data plane: ") + call + " failed: " + std::string(text, length));
 }
 
 void check(const char* call, int code) {

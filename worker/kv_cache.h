@@ -1,6 +1,6 @@
 // The KV cache of one rank: for each of its layers, the keys and values of its KV heads, in fixed-size blocks of
-// tokens, stored as the attention kernel reads them (kernels/kv_cache.h: BF16 by default, F32 or INT8). Which blocks a sequence
-// holds is the caller's business (the block table sent with each step); the cache is only the pool. Memory is
+// tokens, stored as the attention kernel reads them (kernels/kv_cache.h: BF16 by default, F32 or INT8). Which blocks a
+// sequence holds is the caller's business (the block table sent with each step); the cache is only the pool. Memory is
 // reserved up front and becomes resident as blocks are first written.
 #pragma once
 

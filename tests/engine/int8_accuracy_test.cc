@@ -62,7 +62,8 @@ Agreement compare(const std::vector<float>& candidate, const std::vector<float>&
   for (int64_t r = 0; r < rows; ++r) {
     const std::span<const float> c(candidate.data() + r * vocab, size_t(vocab));
     const std::span<const float> ref(reference.data() + r * vocab, size_t(vocab));
-    a.top1 += (std::max_element(c.begin(), c.end()) - c.begin()) == (std::max_element(ref.begin(), ref.end()) - ref.begin());
+    a.top1 +=
+        (std::max_element(c.begin(), c.end()) - c.begin()) == (std::max_element(ref.begin(), ref.end()) - ref.begin());
     const std::vector<double> lc = logSoftmax(c), lr = logSoftmax(ref);
     double kl = 0;
     for (int64_t i = 0; i < vocab; ++i) kl += std::exp(lr[size_t(i)]) * (lr[size_t(i)] - lc[size_t(i)]);
@@ -113,8 +114,9 @@ struct FourWays {
 };
 
 FourWays fourWays(const std::string& preset) {
-  return {promptSetLogits(loadedWeights(preset), KvType::kBf16), promptSetLogits(loadedInt8Weights(preset), KvType::kBf16),
-          promptSetLogits(loadedWeights(preset), KvType::kInt8), promptSetLogits(loadedInt8Weights(preset), KvType::kInt8)};
+  return {
+      promptSetLogits(loadedWeights(preset), KvType::kBf16), promptSetLogits(loadedInt8Weights(preset), KvType::kBf16),
+      promptSetLogits(loadedWeights(preset), KvType::kInt8), promptSetLogits(loadedInt8Weights(preset), KvType::kInt8)};
 }
 
 // Weights and KV together: the errors add (roughly), so the weights' bounds with the KV's NMSE and KL on top.

@@ -59,7 +59,8 @@ TEST_P(Int8ConsistencyTest, DecodeWithCacheEqualsFullRecompute) {
   EngineUnderTest cached(weights, 64, 2, 16, kv()), fresh(weights, 64, 2, 16, kv());
   const std::vector<float> stepwise = runSequence(cached.runner, tokens, decode, scatteredBlocks(4, 2, 5));
   const std::vector<float> whole = runSequence(fresh.runner, tokens, recompute, scatteredBlocks(4, 2, 6));
-  const double error = nmse(std::span(stepwise).subspan(size_t(20 * vocab)), std::span(whole).subspan(size_t(20 * vocab)));
+  const double error =
+      nmse(std::span(stepwise).subspan(size_t(20 * vocab)), std::span(whole).subspan(size_t(20 * vocab)));
   std::printf("[%s] 10 cached decode steps vs recompute: NMSE %.3g\n", label().c_str(), error);
   EXPECT_LT(error, kSamePathNmseBound);
 }

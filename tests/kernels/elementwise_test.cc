@@ -55,7 +55,8 @@ TEST_P(ElementwiseTest, RopeMatchesReference) {
   applyRope(got.data(), rows, stride, heads, headDim, positions.data(), table);
   EXPECT_LT(nmse(got, want), 1e-10);
   for (int64_t r = 0; r < rows; ++r) {  // the 5 floats past the heads are untouched
-    for (int64_t c = heads * headDim; c < stride; ++c) ASSERT_EQ(got[size_t(r * stride + c)], x[size_t(r * stride + c)]);
+    for (int64_t c = heads * headDim; c < stride; ++c)
+      ASSERT_EQ(got[size_t(r * stride + c)], x[size_t(r * stride + c)]);
   }
 }
 

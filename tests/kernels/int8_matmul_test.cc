@@ -46,7 +46,8 @@ float quantizeRow(const float* row, int64_t k, int8_t* out) {
     for (int64_t i = 0; i < k; ++i) out[i] = 0;
     return 0;
   }
-  for (int64_t i = 0; i < k; ++i) out[i] = int8_t(std::clamp(std::nearbyint(row[i] * (127.0f / amax)), -127.0f, 127.0f));
+  for (int64_t i = 0; i < k; ++i)
+    out[i] = int8_t(std::clamp(std::nearbyint(row[i] * (127.0f / amax)), -127.0f, 127.0f));
   return amax / 127.0f;
 }
 

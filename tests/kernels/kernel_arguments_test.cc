@@ -74,17 +74,20 @@ TEST(KernelArguments, Attention) {
   AttentionHeads heads{4, 8, kvHeadOf.data(), 0.35f};
   std::vector<int32_t> table = {0, 2};
   AttentionSequence tooLong{0, 4, 6, table.data(), 2};  // 10 tokens need 3 blocks of 4
-  expectRejected([&] { pagedAttention(q.data(), 32, kv.data(), kv.data(), 16, &tooLong, 1, heads, layer, out.data(), 32); },
-                 "holds 10 tokens");
+  expectRejected(
+      [&] { pagedAttention(q.data(), 32, kv.data(), kv.data(), 16, &tooLong, 1, heads, layer, out.data(), 32); },
+      "holds 10 tokens");
   std::vector<int32_t> badTable = {0, 3};
   AttentionSequence badBlock{0, 4, 2, badTable.data(), 2};
-  expectRejected([&] { pagedAttention(q.data(), 32, kv.data(), kv.data(), 16, &badBlock, 1, heads, layer, out.data(), 32); },
-                 "block 1 is 3");
+  expectRejected(
+      [&] { pagedAttention(q.data(), 32, kv.data(), kv.data(), 16, &badBlock, 1, heads, layer, out.data(), 32); },
+      "block 1 is 3");
   AttentionSequence fine{0, 4, 0, table.data(), 2};
   std::vector<int32_t> badMap = {0, 0, 1, 2};
   AttentionHeads badHeads{4, 8, badMap.data(), 0.35f};
-  expectRejected([&] { pagedAttention(q.data(), 32, kv.data(), kv.data(), 16, &fine, 1, badHeads, layer, out.data(), 32); },
-                 "query head 3 maps to KV head 2");
+  expectRejected(
+      [&] { pagedAttention(q.data(), 32, kv.data(), kv.data(), 16, &fine, 1, badHeads, layer, out.data(), 32); },
+      "query head 3 maps to KV head 2");
   expectRejected([&] { pagedAttention(q.data(), 32, kv.data(), kv.data(), 8, &fine, 1, heads, layer, out.data(), 32); },
                  "row stride 8");
   expectRejected([&] { cache.layer(1); }, "layer 1");

@@ -69,7 +69,8 @@ class PagedAttentionTest : public ::testing::TestWithParam<std::tuple<int64_t, i
       s.k = test::randomFloats(size_t(context * kvWidth()), seed++);
       s.v = test::randomFloats(size_t(context * kvWidth()), seed++);
       s.q = test::randomFloats(size_t(fresh * qWidth()), seed++);
-      for (int64_t b = 0; b < (context + c_.blockSize - 1) / c_.blockSize; ++b) s.blocks.push_back(freeBlocks[nextBlock++]);
+      for (int64_t b = 0; b < (context + c_.blockSize - 1) / c_.blockSize; ++b)
+        s.blocks.push_back(freeBlocks[nextBlock++]);
       seqs.push_back(std::move(s));
     }
     return seqs;

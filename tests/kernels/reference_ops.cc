@@ -25,7 +25,8 @@ std::vector<float> referenceRmsNorm(const std::vector<float>& x, const std::vect
     double sumSquares = 0;
     for (int64_t c = 0; c < n; ++c) sumSquares += double(x[size_t(r * n + c)]) * x[size_t(r * n + c)];
     double inverse = 1.0 / std::sqrt(sumSquares / double(n) + eps);
-    for (int64_t c = 0; c < n; ++c) y[size_t(r * n + c)] = float(double(x[size_t(r * n + c)]) * inverse * weight[size_t(c)]);
+    for (int64_t c = 0; c < n; ++c)
+      y[size_t(r * n + c)] = float(double(x[size_t(r * n + c)]) * inverse * weight[size_t(c)]);
   }
   return y;
 }

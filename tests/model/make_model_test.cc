@@ -368,8 +368,8 @@ TEST(MakeModel, ShardSizeForcesSeveralShards) {
   // 60000 bytes: a tiny layer's tensors (128 B to 48 KiB) need several shards; embeddings and lm_head (12.8 MB)
   // exceed it and get one each.
   const uint64_t limit = 60000;
-  const ProcessResult run = runPhalanx({"make-model", "--preset", "tiny", "--out", scratch.path().string(), "--shard-size",
-                              std::to_string(limit), "--seed", "1"});
+  const ProcessResult run = runPhalanx({"make-model", "--preset", "tiny", "--out", scratch.path().string(),
+                                        "--shard-size", std::to_string(limit), "--seed", "1"});
   ASSERT_EQ(run.exitCode, 0) << run.err;
   const std::vector<Shard> shards = checkCheckpoint(scratch.path(), kTiny, limit);
   EXPECT_GT(shards.size(), 4u);
@@ -418,9 +418,8 @@ TEST(MakeModel, RefusesANonEmptyDirectoryWithoutForce) {
 
 TEST(MakeModel, InterruptedRunLeavesNoCompleteLookingCheckpoint) {
   ScratchDir scratch("interrupted");
-  const ProcessResult killed = runPhalanx({"make-model", "--preset", "small", "--out", scratch.path().string(), "--shard-size",
-                                 "20MB"},
-                                "shard 2/");
+  const ProcessResult killed = runPhalanx(
+      {"make-model", "--preset", "small", "--out", scratch.path().string(), "--shard-size", "20MB"}, "shard 2/");
   EXPECT_EQ(killed.exitCode, -1) << killed.err;
   EXPECT_FALSE(fs::exists(scratch.path() / "model.safetensors.index.json"));
   EXPECT_FALSE(fs::exists(scratch.path() / "config.json"));
@@ -447,7 +446,8 @@ TEST(MakeModel, BadArgumentsAreRefused) {
   EXPECT_EQ(runPhalanx({"make-model", "--out", out}).exitCode, 2);
   EXPECT_EQ(runPhalanx({"make-model", "--preset", "tiny", "--out", out, "--seed", "x"}).exitCode, 2);
   std::ofstream(scratch.path() / "file") << "x";
-  const ProcessResult notDir = runPhalanx({"make-model", "--preset", "tiny", "--out", (scratch.path() / "file").string()});
+  const ProcessResult notDir =
+      runPhalanx({"make-model", "--preset", "tiny", "--out", (scratch.path() / "file").string()});
   EXPECT_EQ(notDir.exitCode, 2);
   EXPECT_THAT(notDir.err, HasSubstr("is not a directory"));
   EXPECT_FALSE(fs::exists(out));

@@ -67,9 +67,26 @@ constexpr std::array<std::string_view, 24> kCode = {
     "std::unordered_map<std::string, std::vector<int32_t>> cache_;",
     "@media (max-width: 600px) { .nav { display: none !important; } }",
     "___init___ __dunder__ CamelCaseName snake_case_name SCREAMING_CASE kConstant"};
-constexpr std::array<std::string_view, 20> kEmoji = {
-    "😀", "🎉", "👍🏽", "👨‍👩‍👧‍👦", "🇺🇸", "🇯🇵", "❤️", "1️⃣", "🏳️‍🌈", "🤖", "🦙", "🧑🏿‍💻", "✨", "🔥", "☕", "⚡",
-    "👩‍❤️‍💋‍👨", "🫠", "🐍", "©️"};
+constexpr std::array<std::string_view, 20> kEmoji = {"😀",
+                                                     "🎉",
+                                                     "👍🏽",
+                                                     "👨‍👩‍👧‍👦",
+                                                     "🇺🇸",
+                                                     "🇯🇵",
+                                                     "❤️",
+                                                     "1️⃣",
+                                                     "🏳️‍🌈",
+                                                     "🤖",
+                                                     "🦙",
+                                                     "🧑🏿‍💻",
+                                                     "✨",
+                                                     "🔥",
+                                                     "☕",
+                                                     "⚡",
+                                                     "👩‍❤️‍💋‍👨",
+                                                     "🫠",
+                                                     "🐍",
+                                                     "©️"};
 constexpr std::array<std::string_view, 14> kSpecialLookalikes = {
     "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|im_sep|>", "<|dummy_85|>", "<|fim_prefix|>",
     "<|endofprompt|>", "<|endoftext", "<|EndOfText|>", "<||>", "<|im_start|", "|>", "<|dummy_999|>", "<<|im_end|>>"};
@@ -180,8 +197,8 @@ std::string emoji(Rng& rng) {
 
 std::string combiningMarks(Rng& rng) {
   static constexpr std::array<std::string_view, 10> kScripts = {
-      "नमस्ते दुनिया", "مَرْحَبًا بِالْعَالَم", "שָׁלוֹם עוֹלָם", "สวัสดีชาวโลก", "Tiếng Việt có dấu", "Zalgo: Z̷̢͎̓a̴̱̋l̸̰̈́g̶̱̀o̵̩͝",
-      "e\xCC\x81 vs \xC3\xA9", "한국어 ᄒᆞᆫ", "ḍ̇ q̃ ŋ̊", "Ελληνικά ἄλφα"};
+      "नमस्ते दुनिया",   "مَرْحَبًا بِالْعَالَم",         "שָׁלוֹם עוֹלָם",     "สวัสดีชาวโลก", "Tiếng Việt có dấu",
+      "Zalgo: Z̷̢͎̓a̴̱̋l̸̰̈́g̶̱̀o̵̩͝", "e\xCC\x81 vs \xC3\xA9", "한국어 ᄒᆞᆫ", "ḍ̇ q̃ ŋ̊",      "Ελληνικά ἄλφα"};
   std::string s(rng.pick(kScripts));
   const size_t extra = rng.between(0, 8);
   for (size_t i = 0; i < extra; ++i) {

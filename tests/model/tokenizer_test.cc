@@ -158,9 +158,9 @@ TEST(Tokenizer, AddedTokenIdsArePhi4s) {
 
 TEST(Tokenizer, DecodeIsExactAndRefusesUnknownIds) {
   const Tokenizer tokenizer = phi4Tokenizer();
-  for (const std::string text : {"The quick brown fox.\n", "  indented\tcode();\r\n", "naïve café 😀 你好, 世界",
-                                 "e\xCC\x81\xCC\x81 \xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9",
-                                 "123456789 3.14159"}) {
+  for (const std::string text :
+       {"The quick brown fox.\n", "  indented\tcode();\r\n", "naïve café 😀 你好, 世界",
+        "e\xCC\x81\xCC\x81 \xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9", "123456789 3.14159"}) {
     EXPECT_EQ(tokenizer.decode(tokenizer.encode(text)), text);
   }
   try {

@@ -92,7 +92,8 @@ TEST_P(Phi4PlanTest, EveryTpPartitionsHeadsColumnsRowsAndLayers) {
       expectPartition(mlp, c.intermediateSize, "MLP columns");
       if (!vocab.empty()) expectPartition(vocab, c.vocabSize, "vocab rows");
       // As even as the blocks allow: no rank more than one head or one block ahead of another.
-      const auto [qMin, qMax] = std::minmax_element(q.begin(), q.end(), [](auto& a, auto& b) { return a.count < b.count; });
+      const auto [qMin, qMax] =
+          std::minmax_element(q.begin(), q.end(), [](auto& a, auto& b) { return a.count < b.count; });
       EXPECT_LE(qMax->count - qMin->count, 1);
       const auto [mMin, mMax] =
           std::minmax_element(mlp.begin(), mlp.end(), [](auto& a, auto& b) { return a.count < b.count; });

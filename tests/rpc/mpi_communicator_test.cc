@@ -19,7 +19,9 @@ namespace {
 
 const std::vector<std::size_t> kSizes = {1, 1000, 5120, 65536 + 7, 1 << 20};
 
-float integerInput(int rank, std::size_t i) { return static_cast<float>(static_cast<int>((i * 7 + rank * 13) % 1001) - 500); }
+float integerInput(int rank, std::size_t i) {
+  return static_cast<float>(static_cast<int>((i * 7 + rank * 13) % 1001) - 500);
+}
 
 std::vector<float> randomInput(int rank, std::size_t count) {
   std::mt19937 generator(99 + rank);

@@ -26,7 +26,9 @@ std::vector<int> iota(int n) {
 }
 
 // Rank r's i-th input: small integers, so every sum is exact in float whatever the order.
-float integerInput(int rank, std::size_t i) { return static_cast<float>(static_cast<int>((i * 7 + rank * 13) % 1001) - 500); }
+float integerInput(int rank, std::size_t i) {
+  return static_cast<float>(static_cast<int>((i * 7 + rank * 13) % 1001) - 500);
+}
 
 std::vector<float> randomInput(int rank, std::size_t count) {
   std::mt19937 generator(1234 + rank);

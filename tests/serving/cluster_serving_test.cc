@@ -201,7 +201,8 @@ TEST_F(ClusterServingTest, KilledWorkerFailsTheRequestInFlightAndIsRestarted) {
   const bool httpError = inFlight.status >= 400;
   const bool errorEvent = inFlight.body.find("\"error\"") != std::string::npos;
   EXPECT_TRUE(httpError || errorEvent) << "HTTP " << inFlight.status << ", body tail: "
-                                       << inFlight.body.substr(inFlight.body.size() > 600 ? inFlight.body.size() - 600 : 0);
+                                       << inFlight.body.substr(inFlight.body.size() > 600 ? inFlight.body.size() - 600
+                                                                                          : 0);
   EXPECT_NE(inFlight.body.find("data: "), std::string::npos) << "it was not streaming when the worker died";
 
   // up restarts the worker (a new process) and the coordinator reconnects to it.

@@ -118,8 +118,10 @@ TEST_F(ServeApiTest, ChatWholeResponseAndStopStrings) {
   ASSERT_GT(text.size(), 6u);
   // Stop at a piece of what greedy decoding produces: the text ends just before it, finish_reason "stop".
   size_t at = text.size() / 2;
-  auto ascii = [&](size_t i) { return i + 3 <= text.size() && std::all_of(text.begin() + i, text.begin() + i + 3,
-                                                                         [](char c) { return c >= 0x20 && c < 0x7f; }); };
+  auto ascii = [&](size_t i) {
+    return i + 3 <= text.size() &&
+           std::all_of(text.begin() + i, text.begin() + i + 3, [](char c) { return c >= 0x20 && c < 0x7f; });
+  };
   while (at < text.size() && !ascii(at)) ++at;
   ASSERT_TRUE(ascii(at)) << "no plain-ASCII stretch to stop at in: " << text;
   const std::string stop = text.substr(at, 3);
