@@ -1,6 +1,7 @@
 #include "cli/args.h"
 
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
@@ -56,6 +57,45 @@ std::vector<int64_t> ParsedArgs::integerList(const std::string& name) const {
     values.push_back(value);
   }
   return values;
+}
+
+std::vector<std::string> ParsedArgs::strList(const std::string& name) const {
+  std::vector<std::string> items;
+  std::stringstream stream(str(name));
+  for (std::string item; std::getline(stream, item, ',');) {
+    if (!item.empty()) items.push_back(item);
+  }
+  return items;
+}
+
+int64_t ParsedArgs::bytes(const std::string& name) const { return parseByteSize(str(name), name); }
+
+int64_t parseByteSize(const std::string& text, const std::string& flag) {
+  struct Unit {
+    const char* suffix;
+    double scale;
+  };
+  static const Unit kUnits[] = {{"KiB", 0x1p10}, {"MiB", 0x1p20}, {"GiB", 0x1p30}, {"TiB", 0x1p40},
+                                {"KB", 1e3},     {"MB", 1e6},     {"GB", 1e9},     {"TB", 1e12},
+                                {"K", 1e3},      {"M", 1e6},      {"G", 1e9},      {"T", 1e12},
+                                {"B", 1}};
+  std::string number = text;
+  double scale = 1;
+  for (const Unit& unit : kUnits) {
+    const std::string suffix = unit.suffix;
+    if (text.size() > suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      number = text.substr(0, text.size() - suffix.size());
+      scale = unit.scale;
+      break;
+    }
+  }
+  try {
+    size_t used = 0;
+    const double value = std::stod(number, &used);
+    if (used == number.size() && std::isfinite(value) && value >= 0) return int64_t(std::llround(value * scale));
+  } catch (const std::exception&) {
+  }
+  throwInvalidArgument("--" + flag + " expects a size such as 8GB, 7.5GiB or 123456789 (bytes), got '" + text + "'");
 }
 
 ArgParser::ArgParser(std::string usage, std::string description)

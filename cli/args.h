@@ -20,6 +20,10 @@ class ParsedArgs {
   double number(const std::string& name) const;
   // "1,16,64" -> {1, 16, 64}
   std::vector<int64_t> integerList(const std::string& name) const;
+  // "a,b,,c" -> {"a", "b", "c"}: empty items are dropped.
+  std::vector<std::string> strList(const std::string& name) const;
+  // A byte size (parseByteSize), naming this flag in the error.
+  int64_t bytes(const std::string& name) const;
   const std::vector<std::string>& positionals() const { return positionals_; }
 
  private:
@@ -28,6 +32,11 @@ class ParsedArgs {
   std::map<std::string, std::string> defaults_;
   std::vector<std::string> positionals_;
 };
+
+// "8GB" -> 8e9, "7.5GiB" -> 7.5 * 2^30, "64MiB" -> 2^26, "123" -> 123 bytes: decimal (K, M, G, T with or without B)
+// and binary (KiB ... TiB) units, as Hugging Face's max_shard_size and storage use them. Throws phx::Error (invalid
+// argument) naming --flag for anything else (negative, not a number, an unknown unit).
+int64_t parseByteSize(const std::string& text, const std::string& flag);
 
 class ArgParser {
  public:

@@ -102,15 +102,6 @@ class LocalWorkers {
   std::vector<std::string> endpoints_;
 };
 
-std::vector<std::string> splitList(const std::string& list) {
-  std::vector<std::string> items;
-  for (size_t at = 0, comma; at <= list.size(); at = comma + 1) {
-    comma = std::min(list.find(',', at), list.size());
-    if (comma > at) items.push_back(list.substr(at, comma - at));
-  }
-  return items;
-}
-
 struct StepShares {
   double compute = 0, comm = 0, wait = 0, coordinator = 0, wall = 0;
 };
@@ -203,7 +194,7 @@ int benchClusterCommand(int argc, char** argv) {
   std::unique_ptr<LocalWorkers> started;
   std::vector<std::string> endpoints;
   if (args.has("cluster")) {
-    endpoints = splitList(args.str("cluster"));
+    endpoints = args.strList("cluster");
   } else {
     started = std::make_unique<LocalWorkers>(plan.workers());
     endpoints = started->endpoints();

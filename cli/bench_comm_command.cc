@@ -33,23 +33,11 @@ struct Measurement {
 };
 
 // "1KiB..16MiB" -> 1 KiB, 4 KiB, ... (x4 steps), plus 10 KiB (one decode token of Phi-4 in BF16) when in range.
-std::size_t parseBytes(const std::string& text) {
-  std::size_t end = 0;
-  const double value = std::stod(text, &end);
-  const std::string unit = text.substr(end);
-  const double scale = unit == "KiB"                 ? 1024.0
-                       : unit == "MiB"               ? 1048576.0
-                       : unit == "GiB"               ? 1073741824.0
-                       : unit.empty() || unit == "B" ? 1.0
-                                                     : -1.0;
-  if (scale < 0) throwInvalidArgument("--sizes: unknown unit '" + unit + "' in '" + text + "' (B, KiB, MiB, GiB)");
-  return static_cast<std::size_t>(value * scale);
-}
-
 std::vector<std::size_t> parseSizes(const std::string& text) {
   const auto dots = text.find("..");
   if (dots == std::string::npos) throwInvalidArgument("--sizes: expected FROM..TO such as 1KiB..16MiB, got " + text);
-  const std::size_t from = parseBytes(text.substr(0, dots)), to = parseBytes(text.substr(dots + 2));
+  const auto from = std::size_t(parseByteSize(text.substr(0, dots), "sizes"));
+  const auto to = std::size_t(parseByteSize(text.substr(dots + 2), "sizes"));
   if (from < 4 || to < from) throwInvalidArgument("--sizes: need 4 B <= FROM <= TO, got " + text);
   std::vector<std::size_t> sizes;
   for (std::size_t bytes = from; bytes <= to; bytes *= 4) sizes.push_back(bytes / 4 * 4);

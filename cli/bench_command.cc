@@ -353,12 +353,9 @@ int benchCommand(int argc, char** argv) {
   std::vector<CaseResult> results;
   std::vector<std::string> modelLines;
   ModelConfig config;
-  std::vector<std::string> dtypes;  // "--dtype bf16,int8"
-  for (size_t at = 0, comma; at <= args.str("dtype").size(); at = comma + 1) {
-    comma = std::min(args.str("dtype").find(',', at), args.str("dtype").size());
-    dtypes.push_back(args.str("dtype").substr(at, comma - at));
-    parseWeightDtype(dtypes.back());  // a bad name fails before any work
-  }
+  const std::vector<std::string> dtypes = args.strList("dtype");  // "--dtype bf16,int8"
+  if (dtypes.empty()) throwInvalidArgument("--dtype: expected bf16, int8 or auto, got ''");
+  for (const std::string& dtype : dtypes) parseWeightDtype(dtype);  // a bad name fails before any work
   for (const std::string& dtype : dtypes) {  // one engine at a time: memory holds one model
     LocalEngineOptions options = engineOptions(cases, threads, ubatch);
     options.weightType = parseWeightDtype(dtype);

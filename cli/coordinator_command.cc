@@ -39,17 +39,6 @@ ArgParser parser() {
   return p;
 }
 
-std::vector<std::string> splitList(const std::string& text) {
-  std::vector<std::string> items;
-  size_t begin = 0;
-  while (begin <= text.size()) {
-    const size_t comma = std::min(text.find(',', begin), text.size());
-    if (comma > begin) items.push_back(text.substr(begin, comma - begin));
-    begin = comma + 1;
-  }
-  return items;
-}
-
 }  // namespace
 
 int coordinatorCommand(int argc, char** argv) {
@@ -74,7 +63,7 @@ int coordinatorCommand(int argc, char** argv) {
 
   ClusterExecutorOptions options;
   options.plan = makeShardPlan(config, spec);
-  options.endpoints = splitList(args.str("workers"));
+  options.endpoints = args.strList("workers");
   if (int(options.endpoints.size()) != options.plan.workers()) {
     throwInvalidArgument("--workers lists " + std::to_string(options.endpoints.size()) + " endpoint(s); tp " +
                          std::to_string(spec.tp) + " x pp " + std::to_string(spec.pp) + " needs " +

@@ -35,24 +35,6 @@ std::string humanBytes(double bytes) {
   return text;
 }
 
-// "5GB" -> 5e9 and "64MiB" -> 2^26, as Hugging Face's max_shard_size reads them; a bare number is bytes.
-uint64_t parseByteSize(const std::string& text) {
-  static const std::pair<const char*, uint64_t> kUnits[] = {
-      {"GiB", 1ull << 30}, {"MiB", 1ull << 20}, {"KiB", 1ull << 10}, {"GB", 1000000000ull},
-      {"MB", 1000000ull},  {"KB", 1000ull},     {"B", 1ull},         {"", 1ull}};
-  for (const auto& [suffix, multiplier] : kUnits) {
-    const std::string unit = suffix;
-    if (text.size() <= unit.size() || text.compare(text.size() - unit.size(), unit.size(), unit) != 0) continue;
-    const std::string digits = text.substr(0, text.size() - unit.size());
-    if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 15) break;
-    const uint64_t value = std::stoull(digits) * multiplier;
-    if (value == 0) break;
-    return value;
-  }
-  throwInvalidArgument("--shard-size expects a positive byte count such as 5000000000, 5GB or 512MiB, got '" +
-                       text + "'");
-}
-
 std::string presetTable() {
   std::string table = "presets:\n";
   for (const ModelPreset& preset : modelPresets()) {
@@ -126,7 +108,12 @@ int makeModelCommand(int argc, char** argv) {
   const int64_t seed = args->integer("seed");
   if (seed < 0) throwInvalidArgument("--seed expects a non-negative integer, got " + std::to_string(seed));
   options.seed = uint64_t(seed);
-  options.maxShardBytes = parseByteSize(args->str("shard-size"));
+  const int64_t shardBytes = args->bytes("shard-size");
+  if (shardBytes < 1) {
+    throwInvalidArgument("--shard-size expects a positive byte count such as 5GB or 512MiB, got '" +
+                         args->str("shard-size") + "'");
+  }
+  options.maxShardBytes = uint64_t(shardBytes);
   const int64_t threads = args->integer("threads");
   if (threads < 1 || threads > 256) throwInvalidArgument("--threads expects 1..256, got " + std::to_string(threads));
   options.threads = int(threads);

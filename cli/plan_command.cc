@@ -20,35 +20,6 @@
 namespace phx::cli {
 namespace {
 
-// "8GB" -> 8e9, "7.5GiB" -> 7.5 * 2^30, "123" -> 123 bytes. Decimal units as storage and the budget message use.
-int64_t parseBytes(const std::string& text, const std::string& flag) {
-  struct Unit {
-    const char* suffix;
-    double scale;
-  };
-  static const Unit kUnits[] = {{"KiB", 0x1p10}, {"MiB", 0x1p20}, {"GiB", 0x1p30}, {"TiB", 0x1p40},
-                                {"KB", 1e3},     {"MB", 1e6},     {"GB", 1e9},     {"TB", 1e12},
-                                {"K", 1e3},      {"M", 1e6},      {"G", 1e9},      {"T", 1e12},
-                                {"B", 1}};
-  std::string number = text;
-  double scale = 1;
-  for (const Unit& unit : kUnits) {
-    const std::string suffix = unit.suffix;
-    if (text.size() > suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0) {
-      number = text.substr(0, text.size() - suffix.size());
-      scale = unit.scale;
-      break;
-    }
-  }
-  try {
-    size_t used = 0;
-    const double value = std::stod(number, &used);
-    if (used == number.size() && std::isfinite(value) && value >= 0) return int64_t(std::llround(value * scale));
-  } catch (const std::exception&) {
-  }
-  throwInvalidArgument("--" + flag + " expects a size such as 8GB, 7.5GiB or 123456789 (bytes), got '" + text + "'");
-}
-
 std::vector<double> parseNumberList(const std::string& text, const std::string& flag) {
   std::vector<double> values;
   std::stringstream stream(text);
@@ -158,7 +129,7 @@ int planCommand(int argc, char** argv) {
   spec.pp = int(args->integer("pp"));
   if (args->has("stage-weights"))
     spec.stageMemoryWeights = parseNumberList(args->str("stage-weights"), "stage-weights");
-  spec.rankMemoryBytes = parseBytes(args->str("rank-memory"), "rank-memory");
+  spec.rankMemoryBytes = args->bytes("rank-memory");
   spec.kvTokens = args->integer("kv-tokens");
   spec.kvBytesPerElement = args->integer("kv-bytes");
   if (args->str("dtype") != "bf16" && args->str("dtype") != "int8") {

@@ -108,6 +108,14 @@ void expectWithin(const Agreement& a, const Bounds& b) {
   EXPECT_LT(a.kl, b.kl);
 }
 
+// Compares `candidate` with `yardstick`, prints the figures under `what` and checks them against `bounds`.
+void expectAgreement(const char* what, const std::string& preset, const std::vector<float>& candidate,
+                     const std::vector<float>& yardstick, const Bounds& bounds) {
+  const Agreement a = compare(candidate, yardstick, loadedWeights(preset).config.vocabSize);
+  report(what, preset, a);
+  expectWithin(a, bounds);
+}
+
 // The prompt set's logits four ways: BF16 or INT8 weights, each with a BF16 or an INT8 KV cache.
 struct FourWays {
   std::vector<float> bf16, int8, int8Kv, both;
@@ -141,23 +149,11 @@ TEST_P(Int8AccuracyTest, Int8WeightsAndKvAgreeWithReferenceAndBf16) {
   report("BF16 engine vs fp32 reference", preset, bf16VsRef);
   EXPECT_LT(bf16VsRef.nmse, 1e-4);
 
-  const Agreement weightsVsRef = compare(int8, reference, vocab);
-  const Agreement weightsVsBf16 = compare(int8, bf16, vocab);
-  report("INT8 weights vs fp32 reference", preset, weightsVsRef);
-  report("INT8 weights vs BF16 engine", preset, weightsVsBf16);
-  expectWithin(weightsVsRef, kInt8WeightBounds);
-  expectWithin(weightsVsBf16, kInt8WeightBounds);
-
-  const Agreement kvVsRef = compare(int8Kv, reference, vocab);
-  const Agreement kvVsBf16 = compare(int8Kv, bf16, vocab);
-  report("INT8 KV vs fp32 reference", preset, kvVsRef);
-  report("INT8 KV vs BF16 engine", preset, kvVsBf16);
-  expectWithin(kvVsRef, kInt8KvBounds);
-  expectWithin(kvVsBf16, kInt8KvBounds);
-
-  const Agreement bothVsRef = compare(both, reference, vocab);
-  report("INT8 weights + KV vs fp32 reference", preset, bothVsRef);
-  expectWithin(bothVsRef, kInt8BothBounds);
+  expectAgreement("INT8 weights vs fp32 reference", preset, int8, reference, kInt8WeightBounds);
+  expectAgreement("INT8 weights vs BF16 engine", preset, int8, bf16, kInt8WeightBounds);
+  expectAgreement("INT8 KV vs fp32 reference", preset, int8Kv, reference, kInt8KvBounds);
+  expectAgreement("INT8 KV vs BF16 engine", preset, int8Kv, bf16, kInt8KvBounds);
+  expectAgreement("INT8 weights + KV vs fp32 reference", preset, both, reference, kInt8BothBounds);
 }
 
 INSTANTIATE_TEST_SUITE_P(Presets, Int8AccuracyTest, ::testing::Values("tiny", "small"));
@@ -166,18 +162,10 @@ class Int8AccuracyPhi4L4Test : public Int8AccuracyTest {};
 
 TEST_F(Int8AccuracyPhi4L4Test, Int8WeightsAndKvAgreeWithBf16) {
   const std::string preset = "phi4-L4";
-  const int64_t vocab = loadedWeights(preset).config.vocabSize;
   const auto [bf16, int8, int8Kv, both] = fourWays(preset);
-
-  const Agreement weights = compare(int8, bf16, vocab);
-  report("INT8 weights vs BF16 engine", preset, weights);
-  expectWithin(weights, kInt8WeightBounds);
-  const Agreement kv = compare(int8Kv, bf16, vocab);
-  report("INT8 KV vs BF16 engine", preset, kv);
-  expectWithin(kv, kInt8KvBounds);
-  const Agreement together = compare(both, bf16, vocab);
-  report("INT8 weights + KV vs BF16 engine", preset, together);
-  expectWithin(together, kInt8BothBounds);
+  expectAgreement("INT8 weights vs BF16 engine", preset, int8, bf16, kInt8WeightBounds);
+  expectAgreement("INT8 KV vs BF16 engine", preset, int8Kv, bf16, kInt8KvBounds);
+  expectAgreement("INT8 weights + KV vs BF16 engine", preset, both, bf16, kInt8BothBounds);
 }
 
 }  // namespace

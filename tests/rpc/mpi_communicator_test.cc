@@ -13,23 +13,12 @@
 #include "common/error.h"
 #include "rpc/mpi_communicator.h"
 #include "rpc/ucx_communicator.h"
+#include "tests/rpc/communicator_inputs.h"
 
 namespace phx::test {
 namespace {
 
 const std::vector<std::size_t> kSizes = {1, 1000, 5120, 65536 + 7, 1 << 20};
-
-float integerInput(int rank, std::size_t i) {
-  return static_cast<float>(static_cast<int>((i * 7 + rank * 13) % 1001) - 500);
-}
-
-std::vector<float> randomInput(int rank, std::size_t count) {
-  std::mt19937 generator(99 + rank);
-  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
-  std::vector<float> data(count);
-  for (auto& x : data) x = uniform(generator);
-  return data;
-}
 
 std::vector<int> wholeWorld() {
   std::vector<int> group(MpiCommunicator::worldSize());
@@ -123,7 +112,7 @@ TEST(UcxAndMpi, GiveTheSameSums) {
     ucx->allReduceSum(viaUcx);
     ASSERT_EQ(std::memcmp(viaMpi.data(), viaUcx.data(), count * sizeof(float)), 0) << "integers, count " << count;
 
-    viaMpi = randomInput(me, count);
+    viaMpi = randomInput(me, count, 99);
     viaUcx = viaMpi;
     mpi->allReduceSum(viaMpi);
     ucx->allReduceSum(viaUcx);

@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "rpc/ucx_communicator.h"
+#include "tests/rpc/communicator_inputs.h"
 #include "tests/rpc/rank_launcher.h"
 
 namespace phx::test {
@@ -23,19 +24,6 @@ std::vector<int> iota(int n) {
   std::vector<int> group(n);
   for (int i = 0; i < n; ++i) group[i] = i;
   return group;
-}
-
-// Rank r's i-th input: small integers, so every sum is exact in float whatever the order.
-float integerInput(int rank, std::size_t i) {
-  return static_cast<float>(static_cast<int>((i * 7 + rank * 13) % 1001) - 500);
-}
-
-std::vector<float> randomInput(int rank, std::size_t count) {
-  std::mt19937 generator(1234 + rank);
-  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
-  std::vector<float> data(count);
-  for (auto& x : data) x = uniform(generator);
-  return data;
 }
 
 class UcxCommunicatorTest : public ::testing::TestWithParam<std::string> {
@@ -76,11 +64,11 @@ TEST_P(UcxCommunicatorTest, RandomFloatsMatchDoubleReferenceAndAreRankIdentical)
       auto comm = UcxCommunicator::create();
       connectThroughDir(*comm, dir, "addr", n, self, iota(n));
       for (std::size_t count : kSizes) {
-        std::vector<float> data = randomInput(self, count);
+        std::vector<float> data = randomInput(self, count, 1234);
         comm->allReduceSum(data);
         std::vector<double> reference(count, 0.0);
         for (int r = 0; r < n; ++r) {
-          const auto input = randomInput(r, count);
+          const auto input = randomInput(r, count, 1234);
           for (std::size_t i = 0; i < count; ++i) reference[i] += input[i];
         }
         // n floats in [-1, 1] summed in any order: error below n * eps(float) * n.
