@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -59,7 +60,7 @@ ArgParser parser() {
 // Workers started by this command: /proc/self/exe worker, one per core, killed when this goes.
 class LocalWorkers {
  public:
-  explicit LocalWorkers(int count) {
+  LocalWorkers(int count, const std::string& modelRoot) {
     const int cores = int(std::thread::hardware_concurrency());
     for (int i = 0; i < count; ++i) {
       int fds[2];
@@ -74,7 +75,8 @@ class LocalWorkers {
         close(fds[0]);
         setenv("UCX_TLS", getenv("UCX_TLS") ? getenv("UCX_TLS") : "sm,self", 1);
         setenv("OMP_WAIT_POLICY", "passive", 0);
-        execl("/proc/self/exe", "phalanx", "worker", "--listen", "127.0.0.1:0", "--threads", "1", nullptr);
+        execl("/proc/self/exe", "phalanx", "worker", "--listen", "127.0.0.1:0", "--threads", "1", "--model-root",
+              modelRoot.c_str(), nullptr);
         _exit(127);
       }
       close(fds[1]);
@@ -196,7 +198,7 @@ int benchClusterCommand(int argc, char** argv) {
   if (args.has("cluster")) {
     endpoints = args.strList("cluster");
   } else {
-    started = std::make_unique<LocalWorkers>(plan.workers());
+    started = std::make_unique<LocalWorkers>(plan.workers(), std::filesystem::absolute(model).string());
     endpoints = started->endpoints();
   }
   ClusterExecutorOptions options;

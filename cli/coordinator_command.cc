@@ -1,6 +1,7 @@
 // phalanx coordinator --model DIR --workers H:P,... --tp T [--pp P] [--port N]: the cluster's front door. Computes
 // the shard plan, has every worker load its shard over the control plane, then serves the OpenAI-compatible HTTP
 // API on the client port, running each model step across the workers. `phalanx up` starts one for a local cluster.
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "coordinator/server_metrics.h"
 #include "model/tokenizer.h"
 #include "partition/shard_plan.h"
+#include "rpc/cluster_auth.h"
 #include "worker/local_engine.h"
 
 namespace phx::cli {
@@ -22,8 +24,10 @@ namespace {
 ArgParser parser() {
   ArgParser p("phalanx coordinator --model DIR --workers HOST:PORT,... --tp T [--pp P] [options]",
               "Connects to running `phalanx worker` processes, sends each its shard of the plan, and serves the "
-              "OpenAI-compatible HTTP API on the client port (generate --cluster connects there too). A worker that "
-              "dies fails the requests it was running; when it is back at the same address it is loaded again.");
+              "OpenAI-compatible HTTP API on the client port (generate --cluster connects there too). When a worker "
+              "dies or hangs, the requests it was running pause and are replayed once it is back at the same address "
+              "(loaded again if it restarted); they fail only past --recovery-timeout. A worker that already holds "
+              "the same shard (a restarted coordinator) is re-attached without reading the checkpoint again.");
   p.option("model", "DIR", "checkpoint directory, as the workers see it (Hugging Face layout)")
       .option("workers", "LIST", "comma-separated HOST:PORT of every worker, stage by stage, tp rank by tp rank")
       .option("tp", "T", "tensor-parallel ranks per pipeline stage", "1")
@@ -34,7 +38,12 @@ ArgParser parser() {
       .option("dtype", "T",
               "matrix weights on every worker: bf16, int8 (each worker quantizes its shard while loading) or auto "
               "(each worker's own --dtype, by default the checkpoint's)", "auto")
-      .option("kv-dtype", "T", "KV cache: bf16, int8 (per token and head scales) or f32", "bf16");
+      .option("kv-dtype", "T", "KV cache: bf16, int8 (per token and head scales) or f32", "bf16")
+      .option("compute", "C",
+              "how every worker multiplies BF16 weights: bf16dot, f32fma or auto (the workers' CPU table choice when "
+              "they agree, else f32fma)", "auto")
+      .option("recovery-timeout", "S", "seconds requests wait for a faulted cluster before they fail", "60")
+      .option("cluster-secret-file", "FILE", "the workers' cluster secret: authenticate to each (both ways)");
   addServerFlags(p, 8000);
   return p;
 }
@@ -76,6 +85,14 @@ int coordinatorCommand(int argc, char** argv) {
   options.kvType = kvType;
   options.threadsPerWorker = int(args.integer("threads"));
   options.maxStepTokens = serverOptions.maxBatchTokens;
+  if (auto file = args.optionalStr("cluster-secret-file")) options.clusterSecret = readClusterSecret(*file);
+  if (const std::string compute = args.str("compute"); compute != "auto") {
+    options.compute = parseMatmulCompute(compute);
+    if (!options.compute) throwInvalidArgument("--compute must be bf16dot, f32fma or auto, got '" + compute + "'");
+  }
+  const double recoverySeconds = args.number("recovery-timeout");
+  if (!(recoverySeconds > 0)) throwInvalidArgument("--recovery-timeout must be a positive number of seconds");
+  serverOptions.recoveryTimeout = std::chrono::milliseconds(int64_t(recoverySeconds * 1000));
   if (options.threadsPerWorker < 1) throwInvalidArgument("--threads must be at least 1");
 
   std::fprintf(stderr, "phalanx coordinator: %d worker(s), tp %d x pp %d; loading %s\n", options.plan.workers(),
@@ -83,10 +100,11 @@ int coordinatorCommand(int argc, char** argv) {
   const auto cluster = ClusterExecutor::start(options);
   for (const auto& report : cluster->loadReports()) {
     std::fprintf(stderr,
-                 "phalanx coordinator: %s (pid %lld) loaded %.2f GB (%s) in %.1f s, read %.2f GB, RSS %.2f GB "
+                 "phalanx coordinator: %s (pid %lld, %s) %s %.2f GB (%s, %s) in %.1f s, read %.2f GB, RSS %.2f GB "
                  "(peak %.2f GB)\n",
-                 report.endpoint.c_str(), (long long)report.pid, report.weightBytes / 1e9,
-                 weightTypeName(report.weightType), report.loadSeconds,
+                 report.endpoint.c_str(), (long long)report.pid, report.cpu.c_str(),
+                 report.reused ? "re-attached to" : "loaded", report.weightBytes / 1e9,
+                 weightTypeName(report.weightType), matmulComputeName(report.compute), report.loadSeconds,
                  report.bytesRead / 1e9, report.rssBytes / 1e9, report.peakRssBytes / 1e9);
   }
 

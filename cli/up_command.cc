@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -20,6 +21,7 @@
 #include "cli/child_process.h"
 #include "cli/commands.h"
 #include "common/error.h"
+#include "rpc/cluster_auth.h"
 #include "worker/local_engine.h"
 
 namespace phx::cli {
@@ -50,6 +52,7 @@ ArgParser parser() {
               "(the checkpoint's own)", "auto")
       .option("kv-dtype", "T", "KV cache: bf16, int8 or f32", "bf16")
       .option("api-key-file", "F", "require this API key (Authorization: Bearer) on the HTTP API")
+      .option("cluster-secret-file", "F", "the cluster secret the coordinator and workers authenticate with")
       .option("coordinator-args", "ARGS", "extra arguments for the coordinator, space separated")
       .flag("mpi", "launch the workers with mpirun and use MPI collectives instead of UCX")
       .flag("no-pin", "do not pin workers to cores")
@@ -118,6 +121,7 @@ struct ClusterLayout {
   std::string model;
   int workers = 1;
   int threads = 1;
+  std::vector<std::string> secretFlag;  // --cluster-secret-file F, for every process
   int firstWorkerPort = 7100;
   int firstMetricsPort = 9100;  // 0: workers export no metrics
   bool pin = true;
@@ -139,10 +143,18 @@ struct ClusterLayout {
     return {"--metrics", "127.0.0.1:" + std::to_string(firstMetricsPort + worker)};
   }
 
+  // Workers may load only the model being served.
+  std::vector<std::string> workerFlags() const {
+    std::vector<std::string> flags = {"--model-root", std::filesystem::absolute(model).string()};
+    flags.insert(flags.end(), secretFlag.begin(), secretFlag.end());
+    return flags;
+  }
+
   std::unique_ptr<ChildProcess> startWorker(int worker) const {
     std::vector<std::string> argv = {selfExecutable(), "worker", "--listen", workerEndpoint(worker), "--threads",
                                      std::to_string(threads)};
     for (auto& arg : metricsFlag(worker)) argv.push_back(arg);
+    for (auto& arg : workerFlags()) argv.push_back(arg);
     return std::make_unique<ChildProcess>("worker " + std::to_string(worker), argv, coresOf(worker));
   }
 
@@ -153,6 +165,7 @@ struct ClusterLayout {
                                      selfExecutable(), "worker", "--transport", "mpi", "--listen",
                                      workerEndpoint(0), "--threads", std::to_string(threads)};
     for (auto& arg : metricsFlag(0)) argv.push_back(arg);  // worker i adds its MPI rank to the port
+    for (auto& arg : workerFlags()) argv.push_back(arg);
     return std::make_unique<ChildProcess>("mpirun", argv);
   }
 };
@@ -188,6 +201,10 @@ int upCommand(int argc, char** argv) {
   layout.firstMetricsPort = int(args->integer("metrics-port"));
   layout.pin = !args->has("no-pin");
   layout.mpi = args->has("mpi");
+  if (auto secret = args->optionalStr("cluster-secret-file")) {
+    readClusterSecret(*secret);  // a bad file fails before any process starts
+    layout.secretFlag = {"--cluster-secret-file", std::filesystem::absolute(*secret).string()};
+  }
   const std::string host = args->str("host");
   const int port = int(args->integer("port"));
   const bool restart = !args->has("no-restart") && !layout.mpi;
@@ -217,6 +234,7 @@ int upCommand(int argc, char** argv) {
   if (auto keyFile = args->optionalStr("api-key-file")) {
     coordinatorArgv.insert(coordinatorArgv.end(), {"--api-key-file", *keyFile});
   }
+  coordinatorArgv.insert(coordinatorArgv.end(), layout.secretFlag.begin(), layout.secretFlag.end());
   if (auto extra = args->optionalStr("coordinator-args")) {
     for (auto& word : splitWords(*extra)) coordinatorArgv.push_back(word);
   }

@@ -4,12 +4,14 @@
 // SIGINT stops it.
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "common/error.h"
 #include "monitoring/worker_metrics.h"
+#include "rpc/cluster_auth.h"
 #include "rpc/mpi_communicator.h"
 #include "worker/local_engine.h"
 #include "worker/worker_server.h"
@@ -18,18 +20,24 @@ namespace phx::cli {
 namespace {
 
 ArgParser parser() {
-  ArgParser p("phalanx worker --listen HOST:PORT [--threads N] [--transport ucx|mpi]",
+  ArgParser p("phalanx worker --listen HOST:PORT [--threads N] [--transport ucx|mpi] [--cluster-secret-file F] "
+              "[--model-root DIR]",
               "Serves one rank of a cluster: a coordinator connects on HOST:PORT (Cap'n Proto RPC), sends the shard "
               "to load and drives steps. PORT 0 picks a free port (printed on stdout). With --transport mpi (under "
               "mpirun) the port is PORT + the MPI world rank and the data plane is MPI; with ucx (the default) it "
-              "is UCX, transports from UCX_TLS. Stops on SIGTERM or SIGINT.");
+              "is UCX, transports from UCX_TLS. With a cluster secret every control connection must prove it "
+              "(challenge-response; docs/security.md). Stops on SIGTERM or SIGINT.");
   p.option("listen", "HOST:PORT", "control-plane address", "127.0.0.1:0")
       .option("threads", "N", "compute threads (kernels)", "1")
       .option("transport", "NAME", "data plane: ucx or mpi", "ucx")
       .option("dtype", "T",
               "matrix weights when the coordinator leaves it to the worker: bf16, int8 (quantized while loading) or "
               "auto (the checkpoint's own)", "auto")
-      .option("metrics", "HOST:PORT", "serve Prometheus metrics on this address (under MPI: PORT + world rank)");
+      .option("metrics", "HOST:PORT", "serve Prometheus metrics on this address (under MPI: PORT + world rank)")
+      .option("cluster-secret-file", "FILE",
+              "the cluster secret (at least 16 bytes): coordinators must prove it; without it any client that "
+              "reaches the port may drive this worker")
+      .option("model-root", "DIR", "load checkpoints only from under this directory (default: the working directory)");
   return p;
 }
 
@@ -65,6 +73,11 @@ int workerCommand(int argc, char** argv) {
   if (options.threads < 1) throwInvalidArgument("--threads must be at least 1");
   options.transport = parseDataTransport(args->str("transport"));
   options.weightType = parseWeightDtype(args->str("dtype"));
+  if (auto file = args->optionalStr("cluster-secret-file")) options.clusterSecret = readClusterSecret(*file);
+  if (auto root = args->optionalStr("model-root")) {
+    if (!std::filesystem::is_directory(*root)) throwInvalidArgument("--model-root " + *root + " is not a directory");
+    options.modelRoot = *root;
+  }
   WorkerMetrics metrics;
   if (auto address = args->optionalStr("metrics")) {
     HostPort where = parseHostPort("--metrics", *address);

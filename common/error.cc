@@ -14,6 +14,7 @@ std::string_view errorKindName(ErrorKind kind) {
     case ErrorKind::kDisconnected: return "disconnected";
     case ErrorKind::kOverloaded: return "overloaded";
     case ErrorKind::kInternal: return "internal error";
+    case ErrorKind::kPermissionDenied: return "permission denied";
   }
   return "error";
 }

@@ -16,6 +16,7 @@ enum class ErrorKind {
   kDisconnected,       // a peer went away: fail its requests, reconnect
   kOverloaded,         // no room now: back off and retry
   kInternal,           // a bug in Phalanx
+  kPermissionDenied,   // the caller lacks the credential (cluster secret), was fenced, or named a path it may not
 };
 
 std::string_view errorKindName(ErrorKind kind);

@@ -10,44 +10,6 @@
 namespace phx {
 namespace {
 
-kj::Duration toKj(std::chrono::milliseconds ms) { return ms.count() * kj::MILLISECONDS; }
-
-// Errors cross the event loop as kj exceptions whose description starts with the phx kind's name; remote ones
-// arrive prefixed with "remote exception: ".
-kj::Exception kjError(ErrorKind kind, const std::string& message) {
-  const auto type = kind == ErrorKind::kDisconnected ? kj::Exception::Type::DISCONNECTED : kj::Exception::Type::FAILED;
-  return kj::Exception(type, __FILE__, __LINE__, kj::str(std::string(errorKindName(kind)).c_str(), ": ", message));
-}
-
-constexpr ErrorKind kKinds[] = {ErrorKind::kInvalidArgument, ErrorKind::kInvalidCheckpoint, ErrorKind::kUnsupported,
-                                ErrorKind::kIo, ErrorKind::kDisconnected, ErrorKind::kOverloaded,
-                                ErrorKind::kInternal};
-
-// The kind a description names and the message after it; kDisconnected for anything else (the RPC layer's own).
-std::pair<ErrorKind, std::string> parseKind(std::string text, ErrorKind fallback) {
-  const std::string remote = "remote exception: ";
-  if (text.rfind(remote, 0) == 0) text = text.substr(remote.size());
-  for (ErrorKind kind : kKinds) {
-    const std::string prefix = std::string(errorKindName(kind)) + ": ";
-    if (text.rfind(prefix, 0) == 0) return {kind, text.substr(prefix.size())};
-  }
-  return {fallback, text};
-}
-
-Error toError(const kj::Exception& e) {
-  auto [kind, message] = parseKind(e.getDescription().cStr(), ErrorKind::kDisconnected);
-  return Error(kind, message);
-}
-
-// A worker's failure, re-described as "<worker> <what>: <its message>", keeping the worker's error kind
-// (invalid argument stays invalid argument: the batch was wrong, the cluster is fine).
-kj::Exception workerFailure(const std::string& worker, const std::string& what, const kj::Exception& e) {
-  const bool rpcLevel = e.getType() == kj::Exception::Type::DISCONNECTED;
-  auto [kind, message] = parseKind(e.getDescription().cStr(), ErrorKind::kDisconnected);
-  if (rpcLevel) kind = ErrorKind::kDisconnected;
-  return kjError(kind, worker + " " + what + ": " + message);
-}
-
 // Resolves when every promise has; rejects as soon as one does (kj::joinPromises would wait for the rest).
 kj::Promise<void> allOrFirstError(kj::Vector<kj::Promise<void>> promises) {
   auto failure = kj::newPromiseAndFulfiller<void>();
@@ -142,10 +104,13 @@ void ClusterExecutor::Control::threadMain() {
 
 template <typename Func>
 void ClusterExecutor::Control::call(Func&& func) {
+  executor_->executeSync([this] { raised_.reset(); });
   try {
     executor_->executeSync(kj::fwd<Func>(func));
   } catch (const kj::Exception& e) {
-    throw toError(e);
+    std::optional<Error> error;
+    executor_->executeSync([&] { error = toError(e); });
+    throw *error;
   }
 }
 
@@ -160,9 +125,33 @@ void ClusterExecutor::Control::log(const std::string& line) const {
 template <typename T>
 kj::Promise<T> ClusterExecutor::Control::withTimeout(kj::Promise<T> promise, kj::Duration timeout,
                                                      std::string message) {
-  return promise.exclusiveJoin(io_->provider->getTimer().afterDelay(timeout).then([message]() -> kj::Promise<T> {
-    return kjError(ErrorKind::kDisconnected, message);
+  return promise.exclusiveJoin(io_->provider->getTimer().afterDelay(timeout).then([this, message]() -> kj::Promise<T> {
+    return raise(Error(ErrorKind::kDisconnected, message));
   }));
+}
+
+kj::Exception ClusterExecutor::Control::raise(Error error) {
+  const auto type =
+      error.kind() == ErrorKind::kDisconnected ? kj::Exception::Type::DISCONNECTED : kj::Exception::Type::FAILED;
+  kj::Exception exception(type, __FILE__, __LINE__, kj::str(error.what()));
+  if (!raised_) raised_ = std::move(error);
+  return exception;
+}
+
+kj::Exception ClusterExecutor::Control::workerFailure(const Link& link, const std::string& what,
+                                                      proto::Failure::Reader failure) {
+  const Error error = decodeFailure(failure);
+  return raise(Error(error.kind(), link.name() + " " + what + ": " + error.what()));
+}
+
+kj::Exception ClusterExecutor::Control::lostWorker(const Link& link, const std::string& what, const kj::Exception& e) {
+  if (raised_) return kj::cp(e);  // already ours, kind recorded
+  return raise(Error(ErrorKind::kDisconnected, link.name() + " " + what + ": " + e.getDescription().cStr()));
+}
+
+Error ClusterExecutor::Control::toError(const kj::Exception& e) const {
+  if (raised_) return *raised_;
+  return Error(ErrorKind::kDisconnected, e.getDescription().cStr());
 }
 
 void ClusterExecutor::Control::startUp() {
@@ -174,68 +163,21 @@ kj::Promise<void> ClusterExecutor::Control::bringUp() {
   const kj::TimePoint deadline = io_->provider->getTimer().now() + toKj(options.connectTimeout);
   kj::Vector<kj::Promise<void>> workers;
   for (Link& link : links_) {
-    kj::Promise<void> connected = link.client == nullptr ? connectWithRetry(link, deadline) : kj::READY_NOW;
-    workers.add(connected.then([this, &link]() -> kj::Promise<void> {
-      return link.loaded ? kj::Promise<void>(kj::READY_NOW) : load(link);
-    }));
+    workers.add(link.client == nullptr ? connectWithRetry(link, deadline) : kj::READY_NOW);
   }
-  return allOrFirstError(kj::mv(workers)).then([this] { return swapAddresses(); }).then([this] {
+  // Every worker greeted before any loads: the compute they will all use depends on every hello.
+  return allOrFirstError(kj::mv(workers))
+      .then([this] {
+        chooseCompute();
+        kj::Vector<kj::Promise<void>> loads;
+        for (Link& link : links_) {
+          if (!link.loaded) loads.add(load(link));
+        }
+        return allOrFirstError(kj::mv(loads));
+      }).then([this] { return swapAddresses(); }).then([this] {
+    ++kvEpoch;
     ready = true;
   });
-}
-
-kj::Promise<void> ClusterExecutor::Control::connectWithRetry(Link& link, kj::TimePoint deadline) {
-  return connectAndHello(link).catch_([this, &link, deadline](kj::Exception&& e) -> kj::Promise<void> {
-    drop(link, e.getDescription().cStr());
-    const bool refused = std::string(e.getDescription().cStr()).find("protocol version") == std::string::npos;
-    if (!refused || io_->provider->getTimer().now() >= deadline) return kj::mv(e);
-    return io_->provider->getTimer().afterDelay(200 * kj::MILLISECONDS).then([this, &link, deadline] {
-      return connectWithRetry(link, deadline);
-    });
-  });
-}
-
-kj::Promise<void> ClusterExecutor::Control::connectAndHello(Link& link) {
-  auto connecting = io_->provider->getNetwork()
-                        .parseAddress(link.host, link.port)
-                        .then([](kj::Own<kj::NetworkAddress> address) {
-                          return address->connect().attach(kj::mv(address));
-                        })
-                        .then([this, &link](kj::Own<kj::AsyncIoStream> stream) {
-                          link.stream = kj::mv(stream);
-                          link.rpc = kj::heap<capnp::TwoPartyClient>(*link.stream);
-                          link.client = link.rpc->bootstrap().castAs<proto::Worker>();
-                          const uint64_t generation = ++link.generation;
-                          tasks_->add(link.rpc->onDisconnect().then([this, &link, generation] {
-                            if (generation != link.generation || stopping_) return;
-                            log(link.name() + " disconnected");
-                            if (stepAbort_ && stepAbort_->isWaiting()) {
-                              stepAbort_->reject(kjError(ErrorKind::kDisconnected, link.name() + " disconnected"));
-                            }
-                            drop(link, "disconnected");
-                            startRecovery(link.name() + " disconnected");
-                          }));
-                          auto request = KJ_ASSERT_NONNULL(link.client).helloRequest();
-                          request.setProtocolVersion(proto::PROTOCOL_VERSION);
-                          request.setClientName("phalanx coordinator");
-                          return request.send();
-                        })
-                        .then([&link](capnp::Response<proto::Worker::HelloResults> hello) -> kj::Promise<void> {
-                          if (hello.getProtocolVersion() != proto::PROTOCOL_VERSION) {
-                            return kjError(ErrorKind::kInvalidArgument,
-                                           "protocol version mismatch: the worker speaks version " +
-                                               std::to_string(hello.getProtocolVersion()) +
-                                               ", this coordinator speaks version " +
-                                               std::to_string(proto::PROTOCOL_VERSION));
-                          }
-                          link.report.workerName = hello.getWorkerName().cStr();
-                          link.report.pid = hello.getPid();
-                          return kj::READY_NOW;
-                        });
-  return withTimeout(kj::mv(connecting), toKj(options.connectTimeout), "no hello reply")
-      .catch_([&link](kj::Exception&& e) -> kj::Promise<void> {
-        return workerFailure(link.name(), "cannot connect", e);
-      });
 }
 
 kj::Promise<void> ClusterExecutor::Control::load(Link& link) {
@@ -247,13 +189,15 @@ kj::Promise<void> ClusterExecutor::Control::load(Link& link) {
   request.getKv().setBlocks(options.kvBlocks);
   request.getKv().setDtype(encodeKvDtype(options.kvType));
   request.setWeights(encodeWeightDtype(options.weightType));
+  request.setCompute(encodeMatmulCompute(compute()));
   request.setThreads(options.threadsPerWorker);
   request.setMaxStepTokens(options.maxStepTokens);
   request.setProgress(kj::heap<ProgressLogger>(*this, link.name()));
   log(link.name() + ": loading " + describeRankShard(rank.shard));
   return withTimeout(request.send(), toKj(options.loadTimeout), "loadShard took too long")
       .then(
-          [this, &link](capnp::Response<proto::Worker::LoadShardResults> loaded) {
+          [this, &link](capnp::Response<proto::Worker::LoadShardResults> loaded) -> kj::Promise<void> {
+            if (loaded.hasFailure()) return workerFailure(link, "cannot load", loaded.getFailure());
             link.loaded = true;
             link.report.weightType = decodeWeightDtype(loaded.getWeights()).value_or(WeightType::kBf16);
             link.report.weightBytes = loaded.getWeightBytes();
@@ -261,24 +205,31 @@ kj::Promise<void> ClusterExecutor::Control::load(Link& link) {
             link.report.loadSeconds = loaded.getLoadSeconds();
             link.report.rssBytes = loaded.getRssBytes();
             link.report.peakRssBytes = loaded.getPeakRssBytes();
-            log(link.name() + ": loaded " + std::to_string(loaded.getWeightBytes() >> 20) + " MiB of " +
-                weightTypeName(link.report.weightType) + " weights in " +
+            link.report.compute = decodeMatmulCompute(loaded.getCompute()).value_or(MatmulCompute::kF32Fma);
+            link.report.fingerprint = loaded.getFingerprint();
+            link.report.reused = loaded.getReused();
+            log(link.name() + (link.report.reused ? ": re-attached to its loaded " : ": loaded ") +
+                std::to_string(loaded.getWeightBytes() >> 20) + " MiB of " + weightTypeName(link.report.weightType) +
+                " weights (" + matmulComputeName(link.report.compute) + ") in " +
                 std::to_string(loaded.getLoadSeconds()) + " s, RSS " + std::to_string(loaded.getRssBytes() >> 20) +
                 " MiB");
+            return kj::READY_NOW;
           },
-          [&link](kj::Exception&& e) { kj::throwFatalException(workerFailure(link.name(), "cannot load", e)); });
+          [this, &link](kj::Exception&& e) -> kj::Promise<void> { return lostWorker(link, "cannot load", e); });
 }
 
 kj::Promise<void> ClusterExecutor::Control::swapAddresses() {
   kj::Vector<kj::Promise<void>> addresses;
   for (Link& link : links_) {
     addresses.add(KJ_ASSERT_NONNULL(link.client).dataPlaneAddressRequest().send().then(
-        [&link](capnp::Response<proto::Worker::DataPlaneAddressResults> reply) {
+        [this, &link](capnp::Response<proto::Worker::DataPlaneAddressResults> reply) -> kj::Promise<void> {
+          if (reply.hasFailure()) return workerFailure(link, "gave no address", reply.getFailure());
           const auto data = reply.getAddress();
           const auto* bytes = reinterpret_cast<const std::byte*>(data.begin());
           link.address.assign(bytes, bytes + data.size());
+          return kj::READY_NOW;
         },
-        [&link](kj::Exception&& e) { kj::throwFatalException(workerFailure(link.name(), "gave no address", e)); }));
+        [this, &link](kj::Exception&& e) -> kj::Promise<void> { return lostWorker(link, "gave no address", e); }));
   }
   return allOrFirstError(kj::mv(addresses)).then([this] {
     const ShardPlan& plan = options.plan;
@@ -297,9 +248,14 @@ kj::Promise<void> ClusterExecutor::Control::swapAddresses() {
       request.setPreviousStagePeer(rank.stage > 0 ? plan.rank(rank.stage - 1, rank.tpRank).worker : -1);
       request.setNextStagePeer(rank.stage + 1 < plan.pp ? plan.rank(rank.stage + 1, rank.tpRank).worker : -1);
       request.setTimeoutMs(int32_t(options.dataPlaneTimeout.count()));
-      joins.add(request.send().ignoreResult().catch_([&link](kj::Exception&& e) -> kj::Promise<void> {
-        return workerFailure(link.name(), "cannot join the data plane", e);
-      }));
+      joins.add(request.send().then(
+          [this, &link](capnp::Response<proto::Worker::ConnectPeersResults> reply) -> kj::Promise<void> {
+            if (reply.hasFailure()) return workerFailure(link, "cannot join the data plane", reply.getFailure());
+            return kj::READY_NOW;
+          },
+          [this, &link](kj::Exception&& e) -> kj::Promise<void> {
+            return lostWorker(link, "cannot join the data plane", e);
+          }));
     }
     return allOrFirstError(kj::mv(joins));
   });
@@ -313,13 +269,18 @@ kj::Promise<void> ClusterExecutor::Control::heartbeat() {
       KJ_IF_MAYBE(client, link.client) {
         const std::string silence = "stopped answering (no health reply within " +
                                     std::to_string(options.heartbeatTimeout.count()) + " ms)";
-        pings.add(withTimeout(client->healthRequest().send().ignoreResult(), toKj(options.heartbeatTimeout), silence)
+        auto answered = client->healthRequest().send().then(
+            [this, &link](capnp::Response<proto::Worker::HealthResults> reply) -> kj::Promise<void> {
+              if (reply.hasFailure()) return workerFailure(link, "refused health", reply.getFailure());
+              return kj::READY_NOW;
+            });
+        pings.add(withTimeout(kj::mv(answered), toKj(options.heartbeatTimeout), link.name() + " " + silence)
                       .catch_([this, &link](kj::Exception&& e) -> kj::Promise<void> {
                         drop(link, e.getDescription().cStr());  // a hung worker is reconnected (and reloaded)
-                        return workerFailure(link.name(), "is unavailable", e);
+                        return lostWorker(link, "is unavailable", e);
                       }));
       } else {
-        pings.add(kjError(ErrorKind::kDisconnected, link.name() + " is not connected"));
+        pings.add(raise(Error(ErrorKind::kDisconnected, link.name() + " is not connected")));
       }
     }
     return allOrFirstError(kj::mv(pings)).then([this] { return heartbeat(); });
@@ -334,14 +295,22 @@ kj::Promise<void> ClusterExecutor::Control::stepAll(const StepBatch& batch, std:
       auto request = client->stepRequest();
       encodeStepBatch(batch, request.initBatch());
       steps.add(request.send().then(
-          [&link, &outputs, &timings](capnp::Response<proto::Worker::StepResults> reply) {
-            decodeStepOutput(reply.getOutput(), outputs[size_t(link.index)]);
+          [this, &link, &outputs, &timings](capnp::Response<proto::Worker::StepResults> reply) -> kj::Promise<void> {
+            if (reply.hasFailure()) return workerFailure(link, "failed", reply.getFailure());
+            try {
+              decodeStepOutput(reply.getOutput(), outputs[size_t(link.index)]);
+            } catch (const Error& malformed) {
+              // A reply that does not add up is the worker's bug, not the batch's: the step fails, nothing else.
+              return raise(Error(ErrorKind::kInternal, link.name() + " sent a malformed step reply: " +
+                                                           malformed.what()));
+            }
             const auto t = reply.getTimings();
             timings[size_t(link.index)] = {t.getComputeSeconds(), t.getCommSeconds(), t.getWaitSeconds()};
+            return kj::READY_NOW;
           },
-          [&link](kj::Exception&& e) { kj::throwFatalException(workerFailure(link.name(), "failed", e)); }));
+          [this, &link](kj::Exception&& e) -> kj::Promise<void> { return lostWorker(link, "failed", e); }));
     } else {
-      steps.add(kjError(ErrorKind::kDisconnected, link.name() + " is not connected"));
+      steps.add(raise(Error(ErrorKind::kDisconnected, link.name() + " is not connected")));
     }
   }
   const std::string slow = "the step took longer than " + std::to_string(options.stepTimeout.count()) + " ms";
@@ -361,7 +330,12 @@ void ClusterExecutor::Control::step(const StepBatch& batch, std::vector<StepOutp
     executor_->executeSync([this, &failure] { failure = lastFailure_; });
     throw Error(ErrorKind::kDisconnected, "cluster not ready (reconnecting): " + failure);
   }
-  call([&]() {
+  call([&]() -> kj::Promise<void> {
+    if (batch.kvEpoch != 0 && batch.kvEpoch != kvEpoch) {
+      return raise(Error(ErrorKind::kDisconnected, "the cluster reconnected since this batch was planned (KV epoch " +
+                                                       std::to_string(batch.kvEpoch) + ", now " +
+                                                       std::to_string(kvEpoch) + "): its KV may be gone"));
+    }
     return stepAll(batch, outputs, timings).catch_([this](kj::Exception&& e) -> kj::Promise<void> {
       const Error error = toError(e);
       // A batch every worker refused left the cluster as it was; anything else may have left a TP group halfway
@@ -396,7 +370,10 @@ void ClusterExecutor::Control::startRecovery(const std::string& reason) {
 kj::Promise<void> ClusterExecutor::Control::recoveryLoop() {
   return io_->provider->getTimer()
       .afterDelay(toKj(options.reconnectInterval))
-      .then([this] { return bringUp(); })
+      .then([this] {
+        raised_.reset();  // no blocking call waits on a recovery: its errors are only logged
+        return bringUp();
+      })
       .then(
           [this]() -> kj::Promise<void> {
             recovering_ = false;

@@ -1,6 +1,11 @@
 // The I/O-thread side of a ClusterExecutor: one Cap'n Proto connection per worker, driven by a kj event loop on a
 // thread of its own. Every member below the public calls is touched only on that thread; the public calls hand
 // work to it (kj::Executor::executeSync) and turn its failures into phx::Error naming the worker.
+//
+// Errors keep their kind end to end: a worker's failure arrives as the schema's enum (rpc/phalanx.capnp Failure),
+// and every error raised on the loop is recorded (raise()) so that the blocking call rethrows it as it was, kind
+// included; what the RPC system itself throws (the connection broke) is a disconnect. Handshake and
+// authentication: coordinator/cluster_handshake.cc.
 #pragma once
 
 #include <capnp/rpc-twoparty.h>
@@ -9,14 +14,18 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/error.h"
 #include "coordinator/cluster_executor.h"
 #include "rpc/phalanx.capnp.h"
 
 namespace phx {
+
+inline kj::Duration toKj(std::chrono::milliseconds ms) { return ms.count() * kj::MILLISECONDS; }
 
 struct ClusterExecutor::Control {
   explicit Control(ClusterExecutorOptions options);
@@ -29,8 +38,10 @@ struct ClusterExecutor::Control {
   void step(const StepBatch& batch, std::vector<StepOutput>& outputs, std::vector<RankStepTimings>& timings);
   std::vector<WorkerLoadReport> loadReports();
   void shutdownWorkers();
+  MatmulCompute compute() const { return MatmulCompute(compute_.load()); }
 
   std::atomic<bool> ready{false};
+  std::atomic<uint64_t> kvEpoch{0};  // bumped each time the whole cluster is (back) up
   const ClusterExecutorOptions options;
 
  private:
@@ -44,6 +55,7 @@ struct ClusterExecutor::Control {
     kj::Maybe<proto::Worker::Client> client;
     uint64_t generation = 0;  // bumped per connection: a stale disconnect watcher does nothing
     bool loaded = false;
+    std::optional<MatmulCompute> defaultCompute;  // the worker's own table choice, from hello
     std::vector<std::byte> address;
     WorkerLoadReport report;
     std::string name() const { return "worker " + std::to_string(index) + " (" + endpoint + ")"; }
@@ -62,6 +74,10 @@ struct ClusterExecutor::Control {
   kj::Promise<void> bringUp();
   kj::Promise<void> connectWithRetry(Link& link, kj::TimePoint deadline);
   kj::Promise<void> connectAndHello(Link& link);
+  kj::Promise<void> openConnection(Link& link);
+  kj::Promise<void> greet(Link& link);
+  kj::Promise<void> authenticate(Link& link, std::vector<uint8_t> challenge);
+  void chooseCompute();
   kj::Promise<void> load(Link& link);
   kj::Promise<void> swapAddresses();
   kj::Promise<void> heartbeat();
@@ -72,8 +88,17 @@ struct ClusterExecutor::Control {
   kj::Promise<void> recoveryLoop();
   template <typename T>
   kj::Promise<T> withTimeout(kj::Promise<T> promise, kj::Duration timeout, std::string message);
+  // Records the error for the blocking call that waits on this loop (the first one wins) and returns it as the
+  // kj exception that travels through the promises: DISCONNECTED for kDisconnected, FAILED otherwise.
+  kj::Exception raise(Error error);
+  // A worker's failure reported in a reply, or an RPC-level failure (a disconnect), named after the worker.
+  kj::Exception workerFailure(const Link& link, const std::string& what, proto::Failure::Reader failure);
+  kj::Exception lostWorker(const Link& link, const std::string& what, const kj::Exception& e);
+  Error toError(const kj::Exception& e) const;
 
   std::vector<Link> links_;
+  std::optional<Error> raised_;
+  std::atomic<int> compute_{int(MatmulCompute::kF32Fma)};
   std::string lastFailure_;
   bool recovering_ = false;
   bool stopping_ = false;

@@ -27,6 +27,8 @@ ClusterExecutor::~ClusterExecutor() = default;
 int64_t ClusterExecutor::kvBlockSize() const { return control_->options.kvBlockSize; }
 int64_t ClusterExecutor::kvBlockCount() const { return control_->options.kvBlocks; }
 bool ClusterExecutor::ready() const { return control_->ready; }
+uint64_t ClusterExecutor::kvEpoch() const { return control_->kvEpoch; }
+MatmulCompute ClusterExecutor::compute() const { return control_->compute(); }
 const ShardPlan& ClusterExecutor::plan() const { return control_->options.plan; }
 std::vector<WorkerLoadReport> ClusterExecutor::loadReports() const { return control_->loadReports(); }
 void ClusterExecutor::shutdownWorkers() { control_->shutdownWorkers(); }
@@ -58,6 +60,14 @@ void ClusterExecutor::merge(const StepBatch& batch) {
   for (int t = 0; t < plan.tp; ++t) slices.push_back(&rankOutputs_[size_t(plan.rank(plan.pp - 1, t).worker)]);
   std::sort(slices.begin(), slices.end(), [](auto* a, auto* b) { return a->vocabBegin < b->vocabBegin; });
   const int64_t rows = slices.front()->rows;
+  int64_t expectedRows = 0;
+  for (const SequenceStep& sequence : batch.sequences) {
+    expectedRows += sequence.logits == LogitsFor::kAll ? sequence.newTokens : sequence.logits == LogitsFor::kLast;
+  }
+  if (rows != expectedRows) {
+    throw Error(ErrorKind::kInternal, "cluster: the last stage answered " + std::to_string(rows) +
+                                          " logit rows for a batch that asked for " + std::to_string(expectedRows));
+  }
   int64_t vocab = 0;
   for (const StepOutput* slice : slices) {
     if (slice->rows != rows || slice->vocabBegin != vocab) {
@@ -68,6 +78,12 @@ void ClusterExecutor::merge(const StepBatch& batch) {
                                             " ids and " + std::to_string(rows) + " rows)");
     }
     vocab += slice->vocabCount;
+  }
+  int64_t planned = 0;
+  for (int t = 0; t < plan.tp; ++t) planned += plan.rank(plan.pp - 1, t).shard.vocabRows.count;
+  if (vocab != planned) {
+    throw Error(ErrorKind::kInternal, "cluster: the last stage's vocab slices cover " + std::to_string(vocab) +
+                                          " ids, the plan gives them " + std::to_string(planned));
   }
   output_.vocabBegin = 0;
   output_.vocabCount = vocab;

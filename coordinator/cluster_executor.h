@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu_identity.h"
 #include "kernels/kv_cache.h"
 #include "kernels/packed_weight.h"
 #include "partition/shard_plan.h"
@@ -37,6 +38,11 @@ struct ClusterExecutorOptions {
   std::optional<WeightType> weightType;  // matrices as bf16 or int8 (quantized while loading); unset: each worker's
                                          // own --dtype, by default the checkpoint's
   KvType kvType = KvType::kBf16;
+  // How every worker multiplies BF16 weights; unset: the workers' own table choice when they all agree, else
+  // f32fma (which every worker can run). One value for the whole cluster: a TP group must not mix them.
+  std::optional<MatmulCompute> compute;
+  std::optional<std::string> clusterSecret;  // set: authenticate to every worker (and have it prove the same)
+  uint64_t epoch = 0;  // this coordinator's fencing epoch; 0: its start time in nanoseconds since the Unix epoch
   std::chrono::milliseconds connectTimeout{10000};   // connect + hello, retried while refused
   std::chrono::milliseconds loadTimeout{900000};     // loadShard
   std::chrono::milliseconds stepTimeout{120000};     // the longest one step may take
@@ -69,6 +75,10 @@ struct WorkerLoadReport {
   double loadSeconds = 0;
   int64_t rssBytes = 0;      // after loading
   int64_t peakRssBytes = 0;  // the worker's high-water mark, loading included
+  std::string cpu;           // the worker's CPU (kernels/cpu_identity.h)
+  MatmulCompute compute = MatmulCompute::kF32Fma;  // as the worker set it for this load
+  uint64_t fingerprint = 0;  // of the load (worker/worker_engine.h loadFingerprint)
+  bool reused = false;       // the worker held this load already: re-attached without reading the checkpoint
 };
 
 class ClusterExecutor final : public StepExecutor {
@@ -84,7 +94,12 @@ class ClusterExecutor final : public StepExecutor {
   const StepOutput& run(const StepBatch& batch) override;
 
   // Every worker connected, loaded and joined.
-  bool ready() const;
+  bool ready() const override;
+  // Moves on every time the cluster comes (back) up: a restarted worker holds no KV, and survivors' KV may hold a
+  // half-finished step's writes.
+  uint64_t kvEpoch() const override;
+  // The compute every worker uses (the same for all).
+  MatmulCompute compute() const;
   // Blocks until ready() or the timeout; returns ready().
   bool waitReady(std::chrono::milliseconds timeout) const;
   const ClusterStepTimings& lastStepTimings() const { return timings_; }

@@ -58,6 +58,7 @@ Scheduler::Scheduler(StepExecutor& executor, const Tokenizer& tokenizer, Schedul
     throwInvalidArgument("scheduler: max batch tokens, max running and max waiting must be positive, the context at "
                          "least 2 positions and candidates 0 or more");
   }
+  kvEpoch_ = executor_.kvEpoch();
   counters_.kvBlockSize = allocator_.blockSize();
   counters_.kvBlocksTotal = allocator_.numBlocks();
   stats_ = counters_;
@@ -190,6 +191,59 @@ void Scheduler::preempt(Sequence& sequence) {
   ++counters_.preemptions;
 }
 
+// Every running sequence back to the head of the queue, in admission order, to be recomputed from its tokens.
+void Scheduler::replayRunning() {
+  int64_t replayed = 0;
+  for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
+    Sequence& sequence = **it;
+    if (sequence.ended) continue;
+    allocator_.release(sequence.table);
+    sequence.computed = 0;
+    sequence.blockHashes.clear();
+    waiting_.push_front(std::move(*it));
+    ++replayed;
+  }
+  std::erase_if(running_, [](const std::unique_ptr<Sequence>& s) { return s == nullptr || s->ended; });
+  {
+    std::lock_guard lock(mutex_);
+    queued_ += replayed;
+  }
+  counters_.replays += replayed;
+  if (replayed > 0 && hooks_.onReplay) hooks_.onReplay(replayed);
+}
+
+void Scheduler::forgetKv() {
+  replayRunning();
+  prefixCache_.clear();
+  ++counters_.kvInvalidations;
+}
+
+// A new KV epoch forgets everything cached; an executor that is not ready leaves the queue waiting, up to the
+// recovery timeout, after which every sequence fails.
+bool Scheduler::executorUsable() {
+  if (const uint64_t epoch = executor_.kvEpoch(); epoch != kvEpoch_) {
+    forgetKv();
+    kvEpoch_ = epoch;
+  }
+  if (executor_.ready() && !recoveringSince_) return true;
+  const auto now = Clock::now();
+  if (!recoveringSince_) recoveringSince_ = now;
+  if (now - *recoveringSince_ > options_.recoveryTimeout) {
+    const std::string why = "the cluster did not recover within " +
+                            std::to_string(options_.recoveryTimeout.count() / 1000.0).substr(0, 5) +
+                            " s (--recovery-timeout): " + lastFault_;
+    for (auto& sequence : waiting_) {
+      sequence->report.failure = ErrorKind::kDisconnected;
+      end(*sequence, {.kind = SequenceEvent::Kind::kFailed, .error = why});
+    }
+    failAll(why, ErrorKind::kDisconnected);
+    recoveringSince_.reset();
+    return false;
+  }
+  if (!executor_.ready()) return false;
+  return true;  // ready again: try a step; recoveringSince_ is cleared once one succeeds
+}
+
 // Each sequence whose next step computes its last token needs the block that token lands in. When the pool is
 // short: evict cached prefixes, then preempt the newest sequence (possibly this one); a sequence alone in the
 // batch that still cannot grow ends with "length". Returns false when nothing is left to run.
@@ -299,6 +353,14 @@ void Scheduler::retireEnded() {
 bool Scheduler::step() {
   takeSubmissions();
   retireEnded();
+  if (!executorUsable()) {
+    retireEnded();
+    publishStats();
+    if (waiting_.empty()) return false;
+    std::unique_lock lock(mutex_);  // recovering: look again shortly, or at once for a submission
+    wake_.wait_for(lock, std::chrono::milliseconds(20));
+    return true;
+  }
   admit();
   retireEnded();
   if (running_.empty() || !reserveDecodeBlocks()) {
@@ -315,6 +377,7 @@ bool Scheduler::step() {
   std::vector<Planned> plan;
   StepBatch batch;
   batch.candidates = options_.candidates;
+  batch.kvEpoch = kvEpoch_;
   int64_t budget = options_.maxBatchTokens;
   StepReport report;
   for (const bool decoding : {true, false}) {
@@ -344,10 +407,19 @@ bool Scheduler::step() {
     output = &executor_.run(batch);
   } catch (const std::exception& error) {
     const auto* known = dynamic_cast<const Error*>(&error);
-    failAll(std::string("the model step failed: ") + error.what(), known ? known->kind() : ErrorKind::kInternal);
+    const ErrorKind kind = known ? known->kind() : ErrorKind::kInternal;
+    if (kind == ErrorKind::kDisconnected) {
+      // The KV this step and earlier ones wrote may be gone with the worker: replay once the cluster is back.
+      lastFault_ = error.what();
+      if (!recoveringSince_) recoveringSince_ = Clock::now();
+      forgetKv();
+    } else {
+      failAll(std::string("the model step failed: ") + error.what(), kind);
+    }
     publishStats();
     return !waiting_.empty();
   }
+  recoveringSince_.reset();
   report.seconds = secondsBetween(start, Clock::now());
   report.sequences = int64_t(plan.size());
   // Logit rows come in batch order, one per sequence that asked.

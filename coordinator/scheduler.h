@@ -7,14 +7,23 @@
 // budget: one token per decoding sequence first, then prompt chunks, and (5) samples each sequence's next token
 // from the step's logit candidates, streaming text through TokenStream. Sequences join and leave the batch at every
 // step. submit() and cancel() may be called from any thread; steps run on the one thread that calls run().
+//
+// Faults (a cluster worker died or hung): the KV of every sequence may be gone, so a step that fails with
+// kDisconnected, or any change of the executor's kvEpoch(), forgets the prefix cache and replays every running
+// sequence: it goes back to the head of the queue with its prompt and the tokens already sent, and is recomputed
+// once the executor is ready again. Its sampler and stop-string state are kept, so a client sees a pause and then
+// the tokens it would have had without the fault. Past recoveryTimeout without a working step, every sequence
+// fails with kDisconnected.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -36,6 +45,7 @@ struct SchedulerOptions {
   int64_t maxContext = 0;         // the model's positions: prompt plus generated tokens stay below it
   bool prefixCaching = true;
   int32_t candidates = kDefaultCandidates;  // logit candidates per row (raised to a request's top_k/top_logprobs)
+  std::chrono::milliseconds recoveryTimeout{60000};  // a fault's requests wait this long for the executor
 };
 
 struct SequenceRequest {
@@ -73,6 +83,8 @@ struct SchedulerStats {
   int64_t lastStepSequences = 0;
   int64_t lastStepTokens = 0;
   int64_t preemptions = 0;
+  int64_t replays = 0;          // sequences re-queued and recomputed after a fault
+  int64_t kvInvalidations = 0;  // times the whole KV pool (prefix cache included) was forgotten
   int64_t sequencesFinished = 0;
   int64_t sequencesCancelled = 0;
   int64_t sequencesFailed = 0;
@@ -104,6 +116,7 @@ struct SchedulerHooks {
   std::function<void(const StepReport&)> onStep;
   std::function<void(const SequenceReport&)> onSequenceEnd;
   std::function<void(double secondsSincePreviousToken)> onInterToken;  // every token after a sequence's first
+  std::function<void(int64_t sequences)> onReplay;  // sequences replayed after a fault
 };
 
 class Scheduler {
@@ -133,6 +146,10 @@ class Scheduler {
   void admit();
   bool reserveDecodeBlocks();
   void preempt(Sequence& sequence);
+  // Faults: see the header comment. executorUsable() is false while the executor recovers.
+  bool executorUsable();
+  void forgetKv();
+  void replayRunning();
   void acceptToken(Sequence& sequence, SampledToken token);
   void registerFullBlocks(Sequence& sequence);
   void end(Sequence& sequence, SequenceEvent event);
@@ -155,6 +172,9 @@ class Scheduler {
   int64_t queued_ = 0;  // submitted and waiting, for the queue limit
   uint64_t nextId_ = 1;
   SchedulerStats stats_;
+  uint64_t kvEpoch_ = 0;  // the executor's kvEpoch() the cached KV belongs to
+  std::optional<std::chrono::steady_clock::time_point> recoveringSince_;  // the first failed step of a fault
+  std::string lastFault_;
 
   // The scheduler thread's own.
   std::deque<std::unique_ptr<Sequence>> waiting_;

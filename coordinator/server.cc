@@ -176,6 +176,7 @@ void runServer(StepExecutor& executor, const Tokenizer& tokenizer, const ModelCo
   schedulerOptions.maxContext = config.maxPositionEmbeddings;
   schedulerOptions.prefixCaching = options.prefixCaching;
   schedulerOptions.candidates = options.candidates;
+  schedulerOptions.recoveryTimeout = options.recoveryTimeout;
   Scheduler scheduler(executor, tokenizer, schedulerOptions, options.hooks);
 
   auto io = kj::setupAsyncIo();

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <chrono>
 #include <functional>
 #include <stop_token>
 #include <string>
@@ -30,6 +31,7 @@ struct ServerOptions {
   int64_t maxRunning = 64;           // sequences in the running batch
   bool prefixCaching = true;
   int32_t candidates = kDefaultCandidates;  // logit candidates per row (0: dense logits)
+  std::chrono::milliseconds recoveryTimeout{60000};  // requests wait this long for a faulted cluster to return
   int64_t maxRequestBytes = 8 << 20;
   std::function<bool()> ready;       // gates GET /health (unset: always ready)
   SchedulerHooks hooks;              // for the metrics exporter

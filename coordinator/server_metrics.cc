@@ -8,6 +8,7 @@ void attachMetrics(ServerOptions& options, CoordinatorMetrics& metrics, std::fun
     if (afterStep) afterStep();
   };
   options.hooks.onInterToken = [&metrics](double seconds) { metrics.onInterToken(seconds); };
+  options.hooks.onReplay = [&metrics](int64_t sequences) { metrics.onReplay(sequences); };
   options.hooks.onSequenceEnd = [&metrics](const SequenceReport& report) {
     if (report.queueSeconds > 0) metrics.onAdmitted(report.queueSeconds);
     if (report.generatedTokens > 0) metrics.onFirstToken(report.ttftSeconds);

@@ -14,21 +14,15 @@
 namespace phx {
 namespace {
 
-constexpr double kDotAdvantageNeeded = 1.25;  // vdpbf16ps must beat f32 FMA by this much to be chosen
-
 std::atomic<int> gCompute{-1};  // -1: not chosen yet
 std::once_flag gDetectOnce;
 
 MatmulCompute detectCompute() {
   if (const char* forced = std::getenv("PHX_MATMUL_COMPUTE")) {
-    if (std::strcmp(forced, "bf16dot") == 0 && cpuFeatures().avx512Bf16) return MatmulCompute::kBf16Dot;
-    if (std::strcmp(forced, "f32fma") == 0) return MatmulCompute::kF32Fma;
+    const auto named = parseMatmulCompute(forced);
+    if (named && (*named == MatmulCompute::kF32Fma || cpuFeatures().avx512Bf16)) return *named;
   }
-  if (!cpuFeatures().avx512Bf16) return MatmulCompute::kF32Fma;
-  // One thread, a few milliseconds each: the ratio is about 2 (Zen 4) or 0.5 (Intel without AMX), far from 1.25.
-  double fma = measurePeakF32Gflops(1, 0.005);
-  double dot = measurePeakBf16DotGflops(1, 0.005);
-  return dot >= kDotAdvantageNeeded * fma ? MatmulCompute::kBf16Dot : MatmulCompute::kF32Fma;
+  return computeForCpu(cpuIdentity()).compute;
 }
 
 void requireMatmulArgs(const float* x, int64_t ldx, int64_t m, const PackedWeight& w, const float* y, int64_t ldy) {
@@ -42,10 +36,6 @@ void requireMatmulArgs(const float* x, int64_t ldx, int64_t m, const PackedWeigh
 }
 
 }  // namespace
-
-const char* matmulComputeName(MatmulCompute compute) {
-  return compute == MatmulCompute::kBf16Dot ? "bf16dot" : "f32fma";
-}
 
 MatmulCompute matmulCompute() {
   std::call_once(gDetectOnce, [] {

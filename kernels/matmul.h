@@ -15,18 +15,16 @@
 
 #include <cstdint>
 
+#include "kernels/cpu_identity.h"
 #include "kernels/packed_weight.h"
 
 namespace phx {
 
-enum class MatmulCompute { kBf16Dot, kF32Fma };
-
-const char* matmulComputeName(MatmulCompute compute);
-
-// How BF16 weights are multiplied on this machine. Chosen once: PHX_MATMUL_COMPUTE=bf16dot|f32fma if set, else
-// kBf16Dot when this CPU's measured vdpbf16ps rate is at least 1.25x its f32 FMA rate (a few ms of probing).
+// How BF16 weights are multiplied in this process. Chosen once, never by timing: PHX_MATMUL_COMPUTE=bf16dot|f32fma
+// if set, else the CPU table's choice (kernels/cpu_identity.h). A cluster's coordinator sets one compute for every
+// worker (loadShard), so a tensor-parallel group never mixes them.
 MatmulCompute matmulCompute();
-// Overrides the choice (tests run both modes; kBf16Dot needs AVX512_BF16).
+// Overrides the choice (tests run both modes; kBf16Dot needs AVX512_BF16: throws std::invalid_argument without).
 void setMatmulCompute(MatmulCompute compute);
 
 // A short name of the path matmul takes for this m and weight (for benchmarks and logs).

@@ -78,6 +78,8 @@ CoordinatorMetrics::CoordinatorMetrics() : registry_(std::make_shared<prometheus
   prefixHits_ = &counter(r, "phalanx_prefix_cache_hits_total",
                          "Prompt tokens found in the prefix cache (their prefill was skipped).");
   prefixQueries_ = &counter(r, "phalanx_prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.");
+  replays_ = &counter(r, "phalanx_request_replays_total",
+                      "Sequences re-queued and recomputed from their tokens after a worker fault.");
   auto& errors = BuildCounter()
                      .Name("phalanx_errors_total")
                      .Help("Failed or refused requests by type (invalid_request, context_too_long, overloaded, "
@@ -116,6 +118,8 @@ void CoordinatorMetrics::onRequestEnd(const RequestOutcome& outcome) {
 }
 
 void CoordinatorMetrics::onError(RequestErrorType type) { errors_.at(static_cast<size_t>(type))->Increment(); }
+
+void CoordinatorMetrics::onReplay(int64_t sequences) { replays_->Increment(double(sequences)); }
 
 void CoordinatorMetrics::setQueue(int64_t running, int64_t waiting) {
   requestsRunning_->Set(static_cast<double>(running));

@@ -66,6 +66,8 @@ class CoordinatorMetrics {
   // Counts the request by finish reason, its prompt and generated tokens, and observes its end-to-end latency.
   void onRequestEnd(const RequestOutcome& outcome);
   void onError(RequestErrorType type);
+  // Sequences re-queued and recomputed after a cluster fault (phalanx_request_replays_total).
+  void onReplay(int64_t sequences);
 
   // Scheduler state, set after every step (gauges).
   void setQueue(int64_t running, int64_t waiting);
@@ -111,6 +113,7 @@ class CoordinatorMetrics {
   prometheus::Counter* prefixHits_;
   prometheus::Counter* prefixQueries_;
   std::vector<prometheus::Counter*> errors_;  // by RequestErrorType
+  prometheus::Counter* replays_;
   prometheus::Family<prometheus::Counter>* rankCompute_;
   prometheus::Family<prometheus::Counter>* rankCommunication_;
   prometheus::Family<prometheus::Counter>* rankWait_;

@@ -1,8 +1,11 @@
 #include "rpc/control_codec.h"
 
 #include <bit>
+#include <cstdint>
 #include <cstring>
 #include <string>
+
+#include <kj/exception.h>
 
 #include "common/error.h"
 
@@ -117,6 +120,71 @@ KvType decodeKvDtype(proto::KvDtype dtype) {
                        std::to_string(unsigned(dtype)));
 }
 
+namespace {
+
+constexpr std::pair<ErrorKind, proto::ErrorKind> kErrorKinds[] = {
+    {ErrorKind::kInvalidArgument, proto::ErrorKind::INVALID_ARGUMENT},
+    {ErrorKind::kInvalidCheckpoint, proto::ErrorKind::INVALID_CHECKPOINT},
+    {ErrorKind::kUnsupported, proto::ErrorKind::UNSUPPORTED},
+    {ErrorKind::kIo, proto::ErrorKind::IO},
+    {ErrorKind::kDisconnected, proto::ErrorKind::DISCONNECTED},
+    {ErrorKind::kOverloaded, proto::ErrorKind::OVERLOADED},
+    {ErrorKind::kInternal, proto::ErrorKind::INTERNAL},
+    {ErrorKind::kPermissionDenied, proto::ErrorKind::PERMISSION_DENIED},
+};
+
+}  // namespace
+
+proto::ErrorKind encodeErrorKind(ErrorKind kind) {
+  for (auto [ours, wire] : kErrorKinds) {
+    if (ours == kind) return wire;
+  }
+  return proto::ErrorKind::INTERNAL;
+}
+
+ErrorKind decodeErrorKind(proto::ErrorKind kind) {
+  for (auto [ours, wire] : kErrorKinds) {
+    if (wire == kind) return ours;
+  }
+  return ErrorKind::kInternal;
+}
+
+void encodeFailure(const Error& error, proto::Failure::Builder out) {
+  out.setKind(encodeErrorKind(error.kind()));
+  out.setMessage(error.what());
+}
+
+Error decodeFailure(proto::Failure::Reader in) { return Error(decodeErrorKind(in.getKind()), in.getMessage().cStr()); }
+
+Error errorFromException(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const Error& e) {
+    return e;
+  } catch (const kj::Exception& e) {
+    return Error(ErrorKind::kInternal, e.getDescription().cStr());
+  } catch (const std::exception& e) {
+    return Error(ErrorKind::kInternal, e.what());
+  } catch (...) {
+    return Error(ErrorKind::kInternal, "an exception of unknown type");
+  }
+}
+
+proto::MatmulCompute encodeMatmulCompute(std::optional<MatmulCompute> compute) {
+  if (!compute) return proto::MatmulCompute::WORKER_DEFAULT;
+  return *compute == MatmulCompute::kBf16Dot ? proto::MatmulCompute::BF16DOT : proto::MatmulCompute::F32FMA;
+}
+
+std::optional<MatmulCompute> decodeMatmulCompute(proto::MatmulCompute compute) {
+  switch (compute) {
+    case proto::MatmulCompute::WORKER_DEFAULT: return std::nullopt;
+    case proto::MatmulCompute::BF16DOT: return MatmulCompute::kBf16Dot;
+    case proto::MatmulCompute::F32FMA: return MatmulCompute::kF32Fma;
+  }
+  throwInvalidArgument("control plane: loadShard field compute holds an unknown value " +
+                       std::to_string(unsigned(compute)));
+}
+
 void encodeStepBatch(const StepBatch& batch, proto::StepBatch::Builder out) {
   auto tokens = out.initTokens(unsigned(batch.tokens.size()));
   for (size_t i = 0; i < batch.tokens.size(); ++i) tokens.set(unsigned(i), batch.tokens[i]);
@@ -169,9 +237,10 @@ void decodeStepOutput(proto::StepOutput::Reader in, StepOutput& out) {
   out.vocabBegin = in.getVocabBegin();
   out.vocabCount = in.getVocabCount();
   out.rows = in.getRows();
-  if (out.rows < 0 || out.vocabCount < 0) {
-    throwInvalidArgument("control plane: step output has " + std::to_string(out.rows) + " rows of " +
-                         std::to_string(out.vocabCount) + " logits; expected non-negative counts");
+  if (out.rows < 0 || out.vocabCount < 0 || out.vocabBegin < 0 || out.vocabBegin > INT32_MAX - out.vocabCount) {
+    throwInvalidArgument("control plane: step output has " + std::to_string(out.rows) + " rows of vocab slice [" +
+                         std::to_string(out.vocabBegin) + ", +" + std::to_string(out.vocabCount) +
+                         "); expected non-negative counts within the int32 id range");
   }
   const auto candidates = in.getCandidates();
   if (candidates.size() > 0) {
@@ -185,12 +254,25 @@ void decodeStepOutput(proto::StepOutput::Reader in, StepOutput& out) {
       auto row = candidates[unsigned(r)];
       LogitCandidates& decoded = out.candidates[r];
       decoded.ids = toVector(row.getIds());
+      for (int32_t id : decoded.ids) {
+        if (id < out.vocabBegin || id >= out.vocabBegin + out.vocabCount) {
+          throwInvalidArgument("control plane: step output row " + std::to_string(r) + " names token " +
+                               std::to_string(id) + ", outside its vocab slice [" + std::to_string(out.vocabBegin) +
+                               ", " + std::to_string(out.vocabBegin + out.vocabCount) + ")");
+        }
+      }
       copyFloats(row.getLogits(), decoded.ids.size(), decoded.logits, "candidates.logits");
       decoded.logSumExp = row.getLogSumExp();
     }
     return;
   }
   out.candidates.clear();
+  // Checked before multiplying: a hostile reply's counts must not wrap the expected size.
+  if (out.vocabCount > 0 && out.rows > int64_t(in.getLogits().size() / sizeof(float)) / out.vocabCount) {
+    throwInvalidArgument("control plane: step output claims " + std::to_string(out.rows) + " rows of " +
+                         std::to_string(out.vocabCount) + " logits but carries " +
+                         std::to_string(in.getLogits().size()) + " bytes");
+  }
   copyFloats(in.getLogits(), size_t(out.rows * out.vocabCount), out.logits, "logits");
 }
 

@@ -5,6 +5,8 @@
 
 #include <optional>
 
+#include "common/error.h"
+#include "kernels/cpu_identity.h"
 #include "kernels/kv_cache.h"
 #include "kernels/packed_weight.h"
 #include "partition/rank_shard.h"
@@ -25,6 +27,19 @@ proto::WeightDtype encodeWeightDtype(std::optional<WeightType> type);
 std::optional<WeightType> decodeWeightDtype(proto::WeightDtype dtype);
 proto::KvDtype encodeKvDtype(KvType type);
 KvType decodeKvDtype(proto::KvDtype dtype);
+
+// Error kinds as the schema's enum (one mapping, both directions; unknown values decode as kInternal).
+proto::ErrorKind encodeErrorKind(ErrorKind kind);
+ErrorKind decodeErrorKind(proto::ErrorKind kind);
+void encodeFailure(const Error& error, proto::Failure::Builder out);
+Error decodeFailure(proto::Failure::Reader in);
+// Any exception as the Error a reply carries: phx::Error keeps its kind, anything else is kInternal.
+Error errorFromException(std::exception_ptr error);
+
+// nullopt: the worker's own choice (proto::MatmulCompute::WORKER_DEFAULT).
+proto::MatmulCompute encodeMatmulCompute(std::optional<MatmulCompute> compute);
+// Throws phx::Error (invalid argument) for a value this build does not know.
+std::optional<MatmulCompute> decodeMatmulCompute(proto::MatmulCompute compute);
 
 void encodeStepBatch(const StepBatch& batch, proto::StepBatch::Builder out);
 // Throws phx::Error (invalid argument) for a field out of range (e.g. an unknown LogitsFor).

@@ -7,7 +7,34 @@ using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("phx::proto");
 
 # Bumped on every incompatible change; hello refuses a peer speaking another version.
-const protocolVersion :UInt32 = 2;
+const protocolVersion :UInt32 = 3;
+
+# common/error.h ErrorKind. A failed call answers with `failure` set in its results (the RPC itself succeeds):
+# the kind travels as this enum, never inside the message text. A call that fails at the RPC level (the connection
+# broke) is a disconnect.
+enum ErrorKind {
+  invalidArgument @0;
+  invalidCheckpoint @1;
+  unsupported @2;
+  io @3;
+  disconnected @4;
+  overloaded @5;
+  internal @6;
+  permissionDenied @7;  # not authenticated, fenced by a newer coordinator, or a path outside --model-root
+}
+
+struct Failure {
+  kind @0 :ErrorKind;
+  message @1 :Text;
+}
+
+# kernels/cpu_identity.h MatmulCompute: how BF16 weights are multiplied. Every worker of a cluster uses the one the
+# coordinator names in loadShard, so a tensor-parallel group never mixes them.
+enum MatmulCompute {
+  workerDefault @0;  # the worker's CPU table choice (or PHX_MATMUL_COMPUTE)
+  bf16dot @1;
+  f32fma @2;
+}
 
 struct Range {
   begin @0 :Int64;
@@ -99,35 +126,49 @@ interface LoadProgress {
   progress @0 (bytesDone :Int64, bytesTotal :Int64, tensor :Text) -> ();
 }
 
+# Every call but hello and authenticate is refused (permissionDenied) on a connection that has not authenticated
+# when the worker has a cluster secret, and on a connection whose coordinator epoch is older than the newest the
+# worker has accepted (a stale coordinator is fenced). docs/security.md has the protocol.
 interface Worker {
   # First call on every connection. A worker refuses another protocolVersion (and the client refuses a worker
-  # answering with another), naming both versions.
-  hello @0 (protocolVersion :UInt32, clientName :Text)
+  # answering with another), naming both versions. coordinatorEpoch: the caller's epoch (its start time in ns);
+  # the connection acts for it once authenticated. challenge: the worker's nonce for authenticate (32 bytes).
+  hello @0 (protocolVersion :UInt32, clientName :Text, coordinatorEpoch :UInt64)
         -> (protocolVersion :UInt32, workerName :Text, pid :Int64, threads :Int32, transport :Text,
-            worldRank :Int32);
+            worldRank :Int32, cpu :Text, compute :MatmulCompute, authRequired :Bool, challenge :Data,
+            failure :Failure);
+
+  # Challenge-response over the cluster secret, both ways; the secret never crosses the wire.
+  # proof = HMAC-SHA256(secret, "phalanx coordinator" | challenge | clientNonce | epoch); the worker answers with
+  # HMAC-SHA256(secret, "phalanx worker" | clientNonce | challenge | epoch), which the coordinator checks.
+  authenticate @7 (clientNonce :Data, proof :Data) -> (proof :Data, failure :Failure);
 
   # Reads only this shard's slices from the checkpoint (a path on the worker's file system), packs them in the
   # `weights` dtype (quantizing as it reads) and reserves the KV cache in kv.dtype. Replaces whatever was loaded.
+  # A request identical to the one already loaded (same fingerprint: checkpoint files, shard, KV, dtypes, compute)
+  # is answered at once with reused = true and bytesRead = 0: a restarted coordinator re-attaches without a reload.
+  # The KV cache's contents are then meaningless to the new caller, which starts its block table empty.
   loadShard @1 (checkpointDir :Text, shard :RankShard, kv :KvConfig, threads :Int32, maxStepTokens :Int64,
-                progress :LoadProgress, weights :WeightDtype)
+                progress :LoadProgress, weights :WeightDtype, compute :MatmulCompute)
             -> (weightBytes :Int64, bytesRead :Int64, loadSeconds :Float64, rssBytes :Int64, weights :WeightDtype,
-                peakRssBytes :Int64);  # rssBytes: after loading; peakRssBytes: the most it reached while loading
+                peakRssBytes :Int64,  # rssBytes: after loading; peakRssBytes: the most it reached while loading
+                compute :MatmulCompute, fingerprint :UInt64, reused :Bool, failure :Failure);
 
   # This worker's data-plane address (UCX worker address; empty under MPI, whose ranks find each other).
-  dataPlaneAddress @2 () -> (address :Data);
+  dataPlaneAddress @2 () -> (address :Data, failure :Failure);
 
   # addresses: every worker's data-plane address by global index; group: the global indices of this worker's
   # tensor-parallel group in rank order; stage peers: global indices (-1: none). Called again after any peer
   # restarts. After it the worker is ready.
   connectPeers @3 (addresses :List(Data), self :Int32, group :List(Int32), previousStagePeer :Int32,
-                   nextStagePeer :Int32, timeoutMs :Int32) -> ();
+                   nextStagePeer :Int32, timeoutMs :Int32) -> (failure :Failure);
 
-  step @4 (batch :StepBatch) -> (output :StepOutput, timings :StepTimings);
+  step @4 (batch :StepBatch) -> (output :StepOutput, timings :StepTimings, failure :Failure);
 
   # Answered on the event loop thread, even during a long step.
   health @5 () -> (state :WorkerState, loaded :Bool, rssBytes :Int64, peakRssBytes :Int64, steps :Int64,
-                   lastError :Text);
+                   lastError :Text, compute :MatmulCompute, fingerprint :UInt64, failure :Failure);
 
   # The worker exits once the reply is sent.
-  shutdown @6 () -> ();
+  shutdown @6 () -> (failure :Failure);
 }

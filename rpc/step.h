@@ -36,6 +36,10 @@ struct StepBatch {
   // 0: dense logits of the vocab slice per logit row. K > 0: instead each logit row's K most likely tokens of the
   // slice with their logits, and the log-sum-exp over the whole slice (StepOutput::candidates).
   int32_t candidates = 0;
+  // Not sent to workers: the executor's kvEpoch() the block tables were planned against. A cluster refuses the
+  // batch (kDisconnected) when its epoch has moved on since, so a step never reads KV a restart has lost.
+  // 0: not checked.
+  uint64_t kvEpoch = 0;
 };
 
 // One logit row reduced to its most likely tokens: ids are vocabulary ids (not slice offsets), most likely first
@@ -68,8 +72,14 @@ class StepExecutor {
   virtual int64_t kvBlockSize() const = 0;
   virtual int64_t kvBlockCount() const = 0;
   // Runs one step; the output stays valid until the next call. Throws phx::Error (invalid argument) for a
-  // malformed batch.
+  // malformed batch; kDisconnected when part of the executor went away (a cluster worker), in which case the KV
+  // of every sequence may be lost and kvEpoch() moves on once the executor is back.
   virtual const StepOutput& run(const StepBatch& batch) = 0;
+  // False while the executor recovers from a fault (steps would fail with kDisconnected).
+  virtual bool ready() const { return true; }
+  // Changes whenever the KV pool may have lost contents (a cluster worker restarted or rejoined): every block's
+  // keys and values from before are then untrustworthy, prefix cache included.
+  virtual uint64_t kvEpoch() const { return 0; }
 };
 
 }  // namespace phx

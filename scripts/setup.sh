@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 apt_packages=(
   build-essential cmake ninja-build pkg-config git time iproute2 procps curl unzip
   libdnnl-dev libtbb-dev libopenmpi-dev openmpi-bin libucx-dev ucx-utils
-  libcapnp-dev capnproto prometheus-cpp-dev prometheus libpcre2-dev
+  libcapnp-dev capnproto prometheus-cpp-dev prometheus libpcre2-dev libssl-dev clang libclang-rt-14-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev ocl-icd-opencl-dev opencl-c-headers
   nodejs npm
   python3-numpy  # tests/reference: the independent numpy forward pass

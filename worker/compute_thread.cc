@@ -1,28 +1,6 @@
 #include "worker/compute_thread.h"
 
-#include <string>
-
-#include "common/error.h"
-
 namespace phx {
-
-kj::Exception toKjException(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const Error& e) {
-    const auto type = e.kind() == ErrorKind::kDisconnected  ? kj::Exception::Type::DISCONNECTED
-                      : e.kind() == ErrorKind::kOverloaded ? kj::Exception::Type::OVERLOADED
-                                                           : kj::Exception::Type::FAILED;
-    return kj::Exception(type, __FILE__, __LINE__,
-                         kj::str(std::string(errorKindName(e.kind())).c_str(), ": ", e.what()));
-  } catch (const kj::Exception& e) {
-    return e;
-  } catch (const std::exception& e) {
-    return kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("internal: ", e.what()));
-  } catch (...) {
-    return kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("internal: unknown exception"));
-  }
-}
 
 ComputeThread::ComputeThread() : thread_([this] { loop(); }) {}
 

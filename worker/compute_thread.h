@@ -2,6 +2,7 @@
 // plane) run here, one at a time in arrival order, so the event loop thread stays free to answer health during a
 // long prefill. A job's result comes back to the event loop as a promise through a cross-thread fulfiller; if the
 // caller goes away first (the coordinator disconnected) the job still runs to its end and its result is dropped.
+// A job that throws resolves with its error as a phx::Error (kind kept), which the reply carries as a Failure.
 #pragma once
 
 #include <kj/async.h>
@@ -11,14 +12,25 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 
+#include "common/error.h"
+#include "rpc/control_codec.h"
+
 namespace phx {
 
-// A phx::Error or other exception as the kj exception the RPC system sends back: DISCONNECTED for kDisconnected,
-// OVERLOADED for kOverloaded, FAILED otherwise, the description starting with the kind's name.
-kj::Exception toKjException(std::exception_ptr error);
+// What a job gave: its value, or the error it threw.
+template <typename T>
+struct JobOutcome {
+  std::optional<T> value;
+  std::optional<Error> error;
+};
+template <>
+struct JobOutcome<void> {
+  std::optional<Error> error;
+};
 
 class ComputeThread {
  public:
@@ -33,19 +45,20 @@ class ComputeThread {
 
   // Call on the event loop thread: runs job() on the compute thread; the promise resolves on this thread.
   template <typename T>
-  kj::Promise<T> run(kj::Function<T()> job) {
-    auto paf = kj::newPromiseAndCrossThreadFulfiller<T>();
+  kj::Promise<JobOutcome<T>> run(kj::Function<T()> job) {
+    auto paf = kj::newPromiseAndCrossThreadFulfiller<JobOutcome<T>>();
     post([job = std::move(job), fulfiller = kj::mv(paf.fulfiller)]() mutable {
+      JobOutcome<T> outcome;
       try {
         if constexpr (std::is_void_v<T>) {
           job();
-          fulfiller->fulfill();
         } else {
-          fulfiller->fulfill(job());
+          outcome.value = job();
         }
       } catch (...) {
-        fulfiller->reject(toKjException(std::current_exception()));
+        outcome.error = errorFromException(std::current_exception());
       }
+      fulfiller->fulfill(kj::mv(outcome));
     });
     return kj::mv(paf.promise);
   }

@@ -52,11 +52,8 @@ const StepOutput& ModelRunner::run(const StepBatch& batch) {
   const StepLayout layout = layoutStep(batch, {.vocabSize = config.vocabSize,
                                                .blockSize = cache_.shape().blockSize,
                                                .numBlocks = cache_.shape().numBlocks,
-                                               .maxPositions = config.maxPositionEmbeddings});
-  if (layout.tokenCount > options_.maxStepTokens) {
-    throwInvalidArgument("model runner: the step carries " + std::to_string(layout.tokenCount) +
-                         " tokens, more than the " + std::to_string(options_.maxStepTokens) + " it was sized for");
-  }
+                                               .maxPositions = config.maxPositionEmbeddings,
+                                               .maxStepTokens = options_.maxStepTokens});
   if (batch.candidates < 0) {
     throwInvalidArgument("model runner: the step asks for " + std::to_string(batch.candidates) +
                          " candidates per row; expected 0 (dense logits) or more");

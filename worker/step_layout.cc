@@ -8,17 +8,18 @@
 namespace phx {
 namespace {
 
+// Each field alone first, so that no sum below can overflow: a hostile cachedTokens of INT64_MAX must be refused,
+// not wrapped past the checks.
 void checkSequence(const SequenceStep& sequence, size_t index, const StepLimits& limits) {
   const std::string where = "step: sequence " + std::to_string(index) + ": ";
-  if (sequence.newTokens < 1) {
-    throwInvalidArgument(where + "newTokens must be at least 1, got " + std::to_string(sequence.newTokens));
+  if (sequence.newTokens < 1 || sequence.newTokens > limits.maxPositions) {
+    throwInvalidArgument(where + "newTokens must be in [1, " + std::to_string(limits.maxPositions) + "], got " +
+                         std::to_string(sequence.newTokens));
   }
-  if (sequence.cachedTokens < 0) {
-    throwInvalidArgument(where + "cachedTokens must not be negative, got " + std::to_string(sequence.cachedTokens));
-  }
-  if (sequence.contextTokens() > limits.maxPositions) {
-    throwInvalidArgument(where + "context of " + std::to_string(sequence.contextTokens()) +
-                         " tokens exceeds the model's " + std::to_string(limits.maxPositions) + " positions");
+  if (sequence.cachedTokens < 0 || sequence.cachedTokens > limits.maxPositions - sequence.newTokens) {
+    throwInvalidArgument(where + "cachedTokens " + std::to_string(sequence.cachedTokens) + " plus newTokens " +
+                         std::to_string(sequence.newTokens) + " must stay within the model's " +
+                         std::to_string(limits.maxPositions) + " positions (cachedTokens must not be negative)");
   }
   const int64_t blocksNeeded = (sequence.contextTokens() + limits.blockSize - 1) / limits.blockSize;
   if (int64_t(sequence.blockTable.size()) < blocksNeeded) {
@@ -34,15 +35,32 @@ void checkSequence(const SequenceStep& sequence, size_t index, const StepLimits&
   }
 }
 
+// The totals, before anything is sized from them.
+void checkTotals(const StepBatch& batch, const StepLimits& limits) {
+  if (batch.sequences.empty()) throwInvalidArgument("step: the batch has no sequences");
+  int64_t tokens = 0;
+  for (size_t s = 0; s < batch.sequences.size(); ++s) {
+    checkSequence(batch.sequences[s], s, limits);
+    tokens += batch.sequences[s].newTokens;  // each at most maxPositions: no overflow for any list capnp can hold
+  }
+  if (tokens != int64_t(batch.tokens.size())) {
+    throwInvalidArgument("step: the sequences' chunks add up to " + std::to_string(tokens) +
+                         " tokens but the batch carries " + std::to_string(batch.tokens.size()));
+  }
+  if (limits.maxStepTokens > 0 && tokens > limits.maxStepTokens) {
+    throwInvalidArgument("step: the batch carries " + std::to_string(tokens) + " tokens, more than the " +
+                         std::to_string(limits.maxStepTokens) + " this worker was sized for");
+  }
+}
+
 }  // namespace
 
 StepLayout layoutStep(const StepBatch& batch, const StepLimits& limits) {
-  if (batch.sequences.empty()) throwInvalidArgument("step: the batch has no sequences");
+  checkTotals(batch, limits);
   StepLayout layout;
   layout.firstToken.push_back(0);
   for (size_t s = 0; s < batch.sequences.size(); ++s) {
     const SequenceStep& sequence = batch.sequences[s];
-    checkSequence(sequence, s, limits);
     const int64_t first = layout.firstToken.back();
     for (int64_t i = 0; i < sequence.newTokens; ++i) {
       const int64_t position = sequence.cachedTokens + i;
@@ -59,10 +77,6 @@ StepLayout layoutStep(const StepBatch& batch, const StepLimits& limits) {
     layout.maxContext = std::max(layout.maxContext, sequence.contextTokens());
   }
   layout.tokenCount = layout.firstToken.back();
-  if (layout.tokenCount != int64_t(batch.tokens.size())) {
-    throwInvalidArgument("step: the sequences' chunks add up to " + std::to_string(layout.tokenCount) +
-                         " tokens but the batch carries " + std::to_string(batch.tokens.size()));
-  }
   for (size_t i = 0; i < batch.tokens.size(); ++i) {
     if (batch.tokens[i] < 0 || batch.tokens[i] >= limits.vocabSize) {
       throwInvalidArgument("step: token " + std::to_string(i) + " has id " + std::to_string(batch.tokens[i]) +

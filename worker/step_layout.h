@@ -27,6 +27,7 @@ struct StepLimits {
   int64_t blockSize = 0;
   int64_t numBlocks = 0;
   int64_t maxPositions = 0;  // positions must stay below this (the model's context length)
+  int64_t maxStepTokens = 0; // new tokens a step may carry (0: no limit beyond maxPositions per sequence)
 };
 
 // Validates the batch (token ids in the vocabulary, chunk lengths adding up, block tables covering each context

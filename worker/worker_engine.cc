@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "common/error.h"
+#include "kernels/matmul.h"
 #include "model/checkpoint.h"
 #include "monitoring/worker_metrics.h"
 #include "rpc/mpi_communicator.h"
@@ -36,8 +37,46 @@ WorkerEngine::~WorkerEngine() {
   runner_.reset();
 }
 
+uint64_t loadFingerprint(const ShardLoadRequest& request, MatmulCompute compute) {
+  // FNV-1a over a text description: stable across processes and builds, which std::hash is not.
+  std::string text = std::filesystem::weakly_canonical(request.checkpointDir).string();
+  std::error_code error;
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(request.checkpointDir, error)) {
+    if (!entry.is_regular_file()) continue;
+    const auto modified = entry.last_write_time().time_since_epoch().count();
+    files.push_back(entry.path().filename().string() + ":" + std::to_string(entry.file_size()) + ":" +
+                    std::to_string(modified));
+  }
+  if (error) throwIoError("load shard: cannot list " + request.checkpointDir.string());
+  std::sort(files.begin(), files.end());
+  for (const std::string& file : files) text += "|" + file;
+  const RankShard& s = request.shard;
+  for (const ShardRange& range : {s.layers, s.queryHeads, s.kvHeads, s.mlpColumns, s.vocabRows}) {
+    text += "|" + std::to_string(range.begin) + "+" + std::to_string(range.count);
+  }
+  text += "|" + std::to_string(s.firstStage) + std::to_string(s.lastStage) + "|kv " +
+          std::to_string(request.kvBlockSize) + "x" + std::to_string(request.kvBlocks) + " " +
+          kvTypeName(request.kvType) + "|" + (request.weightType ? weightTypeName(*request.weightType) : "default") +
+          "|" + matmulComputeName(compute) + "|" + std::to_string(request.threads) + "|" +
+          std::to_string(request.maxStepTokens);
+  uint64_t hash = 1469598103934665603ull;
+  for (unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
+  return hash;
+}
+
 ShardLoadReport WorkerEngine::load(const ShardLoadRequest& request) {
   const auto start = Clock::now();
+  if (request.compute) setMatmulCompute(*request.compute);
+  const MatmulCompute compute = matmulCompute();
+  const uint64_t fingerprint = loadFingerprint(request, compute);
+  if (loaded() && fingerprint == fingerprint_) {
+    ShardLoadReport report = loadReport_;
+    report.bytesRead = 0;
+    report.loadSeconds = secondsSince(start);
+    report.reused = true;
+    return report;
+  }
   runner_.reset();
   cache_.reset();
   weights_.reset();
@@ -63,6 +102,10 @@ ShardLoadReport WorkerEngine::load(const ShardLoadRequest& request) {
   const ProcessMemory memory = readProcessMemory();
   report.rssBytes = memory.rssBytes;
   report.peakRssBytes = memory.peakRssBytes;
+  report.compute = compute;
+  report.fingerprint = fingerprint;
+  fingerprint_ = fingerprint;
+  loadReport_ = report;
   if (metrics_) metrics_->onLoaded(report.loadSeconds, report.weightBytes, cache_->shape().bytes());
   return report;
 }

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu_identity.h"
 #include "partition/rank_shard.h"
 #include "rpc/communicator.h"
 #include "rpc/step.h"
@@ -40,6 +41,7 @@ struct ShardLoadRequest {
   LoadProgress progress;  // optional
   std::optional<WeightType> weightType;  // unset: the checkpoint's own (resolveWeightType)
   KvType kvType = KvType::kBf16;
+  std::optional<MatmulCompute> compute;  // unset: this CPU's table choice (matmulCompute())
 };
 
 struct ShardLoadReport {
@@ -49,7 +51,15 @@ struct ShardLoadReport {
   double loadSeconds = 0;
   int64_t rssBytes = 0;     // after loading, KV cache reserved
   int64_t peakRssBytes = 0; // the process's high-water mark, loading included
+  MatmulCompute compute = MatmulCompute::kF32Fma;  // as set for this process's BF16 matmuls
+  uint64_t fingerprint = 0;  // of the request and the checkpoint's files (loadFingerprint)
+  bool reused = false;       // the same request was loaded already: nothing was read
 };
+
+// A hash of everything that decides what a load holds: the checkpoint directory and its files' names, sizes and
+// modification times, the shard, the KV pool, the dtypes and the compute. Equal fingerprints: the same load.
+// Throws phx::Error (kIo) when the directory cannot be listed.
+uint64_t loadFingerprint(const ShardLoadRequest& request, MatmulCompute compute);
 
 struct PeerConnection {
   std::vector<std::vector<std::byte>> addresses;  // every worker's data-plane address, by global index
@@ -73,9 +83,12 @@ class WorkerEngine {
       : transport_(transport), metrics_(metrics) {}
   ~WorkerEngine();
 
-  // Replaces whatever was loaded (and drops the runner: connect must follow). Throws phx::Error naming the file,
-  // tensor or shard field at fault.
+  // Replaces whatever was loaded (and drops the runner: connect must follow), unless the same request is loaded
+  // already (report.reused: nothing read, weights and runner kept). Throws phx::Error naming the file, tensor or
+  // shard field at fault.
   ShardLoadReport load(const ShardLoadRequest& request);
+  // The fingerprint of what is loaded (0: nothing).
+  uint64_t fingerprint() const { return loaded() ? fingerprint_ : 0; }
   // UCX: this process's worker address (the communicator is created on first use and kept, so the address stays
   // the same across reconnects). MPI: empty.
   std::vector<std::byte> dataPlaneAddress();
@@ -94,6 +107,8 @@ class WorkerEngine {
   std::unique_ptr<ShardWeights> weights_;
   std::unique_ptr<KvCache> cache_;
   ShardLoadRequest loadRequest_;
+  ShardLoadReport loadReport_;
+  uint64_t fingerprint_ = 0;
   // Exactly one of these is the data plane once connected.
   std::unique_ptr<Communicator> ucx_;
   std::unique_ptr<Communicator> mpi_;

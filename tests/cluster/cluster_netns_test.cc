@@ -60,7 +60,7 @@ TEST(ClusterAcrossNamespaces, WorkersOnTheirOwnAddressesMatchOneProcess) {
     const std::string endpoint = address(w) + ":7400";
     workers.push_back(std::make_unique<ChildProcess>(
         std::vector<std::string>{"ip", "netns", "exec", ns(w), PHX_BINARY, "worker", "--listen", endpoint,
-                                 "--threads", "1"},
+                                 "--threads", "1", "--model-root", PHX_TEST_DATA_DIR},
         std::map<std::string, std::string>{{"UCX_TLS", "tcp,self"},
                                            {"UCX_NET_DEVICES", std::string(kName) + std::to_string(w)},
                                            {"OMP_WAIT_POLICY", "passive"}}));

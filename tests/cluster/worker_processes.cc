@@ -105,7 +105,7 @@ UcxWorkers::UcxWorkers(int count, std::vector<std::string> extraArgs)
 
 void UcxWorkers::launch(int worker, int port) {
   std::vector<std::string> argv = {PHX_BINARY, "worker", "--listen", "127.0.0.1:" + std::to_string(port),
-                                   "--threads", "1"};
+                                   "--threads", "1", "--model-root", PHX_TEST_DATA_DIR};
   argv.insert(argv.end(), extraArgs_.begin(), extraArgs_.end());
   processes_[size_t(worker)] = std::make_unique<ChildProcess>(argv, ucxTestEnv());
 }
@@ -131,7 +131,8 @@ MpiWorkers::MpiWorkers(int count) : count_(count) {
       std::vector<std::string>{"mpirun", "--allow-run-as-root", "--oversubscribe", "-np", std::to_string(count),
                                "--mca", "btl", "self,vader", "--mca", "oob_tcp_if_include", "lo", "-x",
                                "UCX_TLS=sm,self", "-x", "OMP_WAIT_POLICY=passive", PHX_BINARY, "worker", "--listen",
-                               "127.0.0.1:" + std::to_string(basePort_), "--threads", "1", "--transport", "mpi"},
+                               "127.0.0.1:" + std::to_string(basePort_), "--threads", "1", "--transport", "mpi",
+                               "--model-root", PHX_TEST_DATA_DIR},
       std::map<std::string, std::string>{});
   mpirun_->waitListening(count, std::chrono::seconds(60));
 }

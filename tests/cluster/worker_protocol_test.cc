@@ -1,6 +1,6 @@
 // The control plane of one real `phalanx worker` as a client sees it: a client speaking another protocol version is
-// refused naming both versions; calls out of order (a step before any shard is loaded) fail with a clear error;
-// health answers at any time; a bad --listen is refused by the command line.
+// refused naming both versions; calls out of order (a step before any shard is loaded) fail with a clear error
+// whose kind arrives as the schema's enum; health answers at any time; a bad --listen is refused by the command line.
 #include <capnp/ez-rpc.h>
 #include <gtest/gtest.h>
 
@@ -21,6 +21,12 @@ class WorkerProtocolTest : public ::testing::Test {
       : workers_(1), client_(std::make_unique<capnp::EzRpcClient>(workers_.endpoints()[0])) {}
   proto::Worker::Client worker() { return client_->getMain<proto::Worker>(); }
   kj::WaitScope& wait() { return client_->getWaitScope(); }
+  void greet() {
+    auto hello = worker().helloRequest();
+    hello.setProtocolVersion(proto::PROTOCOL_VERSION);
+    hello.setClientName("test client");
+    ASSERT_FALSE(hello.send().wait(wait()).hasFailure());
+  }
 
   UcxWorkers workers_;
   std::unique_ptr<capnp::EzRpcClient> client_;  // EzRpcClient's destructor may throw: held by pointer
@@ -30,11 +36,11 @@ TEST_F(WorkerProtocolTest, HelloRefusesAnotherProtocolVersionNamingBoth) {
   auto request = worker().helloRequest();
   request.setProtocolVersion(proto::PROTOCOL_VERSION + 1);
   request.setClientName("test client");
-  try {
-    request.send().wait(wait());
-    FAIL() << "hello with another protocol version was accepted";
-  } catch (const kj::Exception& e) {
-    const std::string text = e.getDescription().cStr();
+  {
+    const auto refused = request.send().wait(wait());
+    ASSERT_TRUE(refused.hasFailure()) << "hello with another protocol version was accepted";
+    EXPECT_EQ(refused.getFailure().getKind(), proto::ErrorKind::INVALID_ARGUMENT);
+    const std::string text = refused.getFailure().getMessage().cStr();
     EXPECT_NE(text.find("protocol version mismatch"), std::string::npos) << text;
     EXPECT_NE(text.find("version " + std::to_string(proto::PROTOCOL_VERSION + 1)), std::string::npos) << text;
     EXPECT_NE(text.find("version " + std::to_string(proto::PROTOCOL_VERSION)), std::string::npos) << text;
@@ -43,37 +49,47 @@ TEST_F(WorkerProtocolTest, HelloRefusesAnotherProtocolVersionNamingBoth) {
   ok.setProtocolVersion(proto::PROTOCOL_VERSION);
   ok.setClientName("test client");
   const auto reply = ok.send().wait(wait());
+  EXPECT_FALSE(reply.hasFailure());
   EXPECT_EQ(reply.getProtocolVersion(), proto::PROTOCOL_VERSION);
+  EXPECT_FALSE(reply.getAuthRequired());
+  EXPECT_NE(std::string(reply.getCpu().cStr()).find("family"), std::string::npos) << reply.getCpu().cStr();
   EXPECT_EQ(reply.getPid(), workers_.pid(0));
   EXPECT_EQ(std::string(reply.getTransport().cStr()), "ucx");
 }
 
 TEST_F(WorkerProtocolTest, StepBeforeLoadFailsClearlyAndHealthAnswers) {
+  greet();
   auto step = worker().stepRequest();
-  auto tokens = step.initBatch().initTokens(1);
-  tokens.set(0, 1);
-  try {
-    step.send().wait(wait());
-    FAIL() << "a step before loadShard succeeded";
-  } catch (const kj::Exception& e) {
-    EXPECT_NE(std::string(e.getDescription().cStr()).find("not connected to its peers"), std::string::npos)
-        << e.getDescription().cStr();
+  auto batch = step.initBatch();
+  batch.initTokens(1).set(0, 1);
+  auto sequence = batch.initSequences(1)[0];
+  sequence.setNewTokens(1);
+  sequence.initBlockTable(1).set(0, 0);
+  {
+    const auto refused = step.send().wait(wait());
+    ASSERT_TRUE(refused.hasFailure()) << "a step before loadShard succeeded";
+    EXPECT_EQ(refused.getFailure().getKind(), proto::ErrorKind::INVALID_ARGUMENT);
+    EXPECT_NE(std::string(refused.getFailure().getMessage().cStr()).find("not connected to its peers"),
+              std::string::npos)
+        << refused.getFailure().getMessage().cStr();
   }
   auto load = worker().loadShardRequest();
-  load.setCheckpointDir("/nonexistent/model");
+  load.setCheckpointDir(std::string(PHX_TEST_DATA_DIR) + "/nonexistent-model");
   load.getKv().setBlockSize(16);
   load.getKv().setBlocks(4);
-  EXPECT_THROW(load.send().wait(wait()), kj::Exception);
+  const auto failed = load.send().wait(wait());
+  ASSERT_TRUE(failed.hasFailure());
   const auto health = worker().healthRequest().send().wait(wait());
   EXPECT_EQ(health.getState(), proto::WorkerState::FAILED);
   EXPECT_FALSE(health.getLoaded());
-  EXPECT_NE(std::string(health.getLastError().cStr()).find("/nonexistent/model"), std::string::npos)
+  EXPECT_NE(std::string(health.getLastError().cStr()).find("nonexistent-model"), std::string::npos)
       << health.getLastError().cStr();
   EXPECT_GT(health.getRssBytes(), 0);
 }
 
 // The compute thread runs the step; the event loop stays free: health answers while a long prefill runs.
 TEST_F(WorkerProtocolTest, HealthAnswersDuringALongPrefill) {
+  greet();
   const std::string model = std::string(PHX_TEST_DATA_DIR) + "/small";
   const RankShard shard = wholeModelShard(Checkpoint::open(model)->config());
   auto load = worker().loadShardRequest();

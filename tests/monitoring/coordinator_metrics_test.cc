@@ -26,11 +26,12 @@ TEST(CoordinatorMetricsTest, RegistersEveryFamilyTheIssueLists) {
         "phalanx_requests_total", "phalanx_requests_running", "phalanx_requests_waiting",
         "phalanx_kv_cache_blocks_used", "phalanx_kv_cache_blocks_capacity", "phalanx_kv_cache_usage_ratio",
         "phalanx_batch_size", "phalanx_step_tokens", "phalanx_step_seconds", "phalanx_prefix_cache_hits_total",
-        "phalanx_prefix_cache_queries_total", "phalanx_errors_total", "phalanx_rank_compute_seconds_total",
+        "phalanx_prefix_cache_queries_total", "phalanx_request_replays_total", "phalanx_errors_total",
+        "phalanx_rank_compute_seconds_total",
         "phalanx_rank_communication_seconds_total", "phalanx_rank_wait_seconds_total"}) {
     EXPECT_TRUE(names.count(expected)) << expected << " is not registered";
   }
-  EXPECT_EQ(names.size(), 21u);
+  EXPECT_EQ(names.size(), 22u);
 }
 
 TEST(CoordinatorMetricsTest, PromtoolFindsNoNamingProblems) {

@@ -79,7 +79,8 @@ HttpResult curlRequest(const std::string& method, const std::string& url, const 
   return result;
 }
 
-ClusterProcess::ClusterProcess(int tp, const std::vector<std::string>& extraArgs) : tp_(tp) {
+ClusterProcess::ClusterProcess(int tp, const std::vector<std::string>& extraArgs, const std::filesystem::path& model)
+    : tp_(tp) {
   static int counter = 0;
   scratch_ = scratchDir("cluster" + std::to_string(counter++));
   port_ = freePortRun(1, {});
@@ -87,7 +88,7 @@ ClusterProcess::ClusterProcess(int tp, const std::vector<std::string>& extraArgs
   std::vector<int> taken = {port_};
   for (int w = 0; w < tp; ++w) taken.push_back(workerPort_ + w);
   metricsPort_ = freePortRun(tp, taken);
-  std::vector<std::string> args = {PHX_BINARY, "up", "--model", tinyModelDir().string(), "--tp", std::to_string(tp),
+  std::vector<std::string> args = {PHX_BINARY, "up", "--model", model.string(), "--tp", std::to_string(tp),
                                    "--port", std::to_string(port_), "--worker-port", std::to_string(workerPort_),
                                    "--metrics-port", std::to_string(metricsPort_), "--threads", "1", "--no-pin"};
   args.insert(args.end(), extraArgs.begin(), extraArgs.end());

@@ -15,9 +15,10 @@ namespace phx::testing {
 
 class ClusterProcess {
  public:
-  // Starts `phalanx up --model <tiny> --tp <tp> --no-pin <ports> <extraArgs>` with UCX over shared memory and waits
+  // Starts `phalanx up --model <model> --tp <tp> --no-pin <ports> <extraArgs>` with UCX over shared memory and waits
   // (up to 180 s: a loaded machine) for its "cluster ready" line. Throws with up's stderr when it does not come.
-  explicit ClusterProcess(int tp = 2, const std::vector<std::string>& extraArgs = {});
+  explicit ClusterProcess(int tp = 2, const std::vector<std::string>& extraArgs = {},
+                          const std::filesystem::path& model = tinyModelDir());
   ~ClusterProcess();
   ClusterProcess(const ClusterProcess&) = delete;
   ClusterProcess& operator=(const ClusterProcess&) = delete;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "common/error.h"
 
 namespace phx {
@@ -66,12 +68,12 @@ TEST(StepLayoutTest, RejectsMalformedBatchesNamingTheField) {
 
   batch = mixedBatch();
   batch.sequences[1].newTokens = 0;
-  expectRejected(batch, "sequence 1: newTokens must be at least 1");
+  expectRejected(batch, "sequence 1: newTokens must be in [1, 64], got 0");
 
   batch = mixedBatch();
   batch.sequences[0].cachedTokens = 62;
   batch.sequences[0].blockTable = std::vector<int32_t>(16, 0);
-  expectRejected(batch, "exceeds the model's 64 positions");
+  expectRejected(batch, "must stay within the model's 64 positions");
 
   batch = mixedBatch();
   batch.sequences[1].blockTable = {1};  // sequence 1 writes position 2 of block 1: sequence 0 writes 5, 6, 7 there
@@ -79,6 +81,33 @@ TEST(StepLayoutTest, RejectsMalformedBatchesNamingTheField) {
   expectRejected(batch, "two tokens write KV slot 5");
 
   expectRejected(StepBatch{}, "no sequences");
+}
+
+// Issue 11: cachedTokens = INT64_MAX with one new token wrapped the sum past every check and crashed the worker.
+TEST(StepLayoutTest, RejectsFieldsWhoseSumsWouldOverflow) {
+  constexpr int64_t kHuge = std::numeric_limits<int64_t>::max();
+  StepBatch batch = mixedBatch();
+  batch.sequences[1].cachedTokens = kHuge;
+  expectRejected(batch, "sequence 1: cachedTokens 9223372036854775807 plus newTokens 1 must stay within");
+
+  batch = mixedBatch();
+  batch.sequences[1].newTokens = kHuge;
+  expectRejected(batch, "sequence 1: newTokens must be in [1, 64]");
+
+  batch = mixedBatch();
+  batch.sequences[1].cachedTokens = -kHuge;
+  expectRejected(batch, "sequence 1: cachedTokens -9223372036854775807");
+}
+
+TEST(StepLayoutTest, RejectsMoreTokensThanTheWorkerWasSizedFor) {
+  StepLimits limits = kLimits;
+  limits.maxStepTokens = 3;
+  try {
+    layoutStep(mixedBatch(), limits);
+    ADD_FAILURE() << "accepted 4 tokens in a step sized for 3";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("carries 4 tokens, more than the 3"), std::string::npos) << error.what();
+  }
 }
 
 }  // namespace
