@@ -282,6 +282,7 @@ json caseJson(const CaseResult& r, const HardwareLimits& limits) {
           {"peak_f32_gflop_s", limits.peakF32FlopsPerSecond / 1e9},
           {"peak_bf16_dot_gflop_s", limits.peakBf16DotFlopsPerSecond / 1e9},
           {"f32_fma_limit_tokens_per_s", r.f32FmaLimit}, {"f32_fma_fraction", tps / r.f32FmaLimit},
+          {"matmul_compute", matmulComputeName(matmulCompute())}, {"cpu", cpuIdentity().describe()},
           {"time_share", shares}};
 }
 
@@ -381,11 +382,12 @@ int benchCommand(int argc, char** argv) {
   std::fprintf(table,
                "hardware: %d threads, read bandwidth %.1f GB/s, peak f32 FMA %.0f GFLOP/s, peak bf16 dot %.0f "
                "GFLOP/s, peak vnni %.0f GOP/s (best of before and after the cases; a decode repetition is judged "
-               "against the bandwidth probed just before and after it); the matmul computes BF16 weights with %s, "
-               "INT8 weights with vpdpbusd\n",
+               "against the bandwidth probed just before and after it); the matmul computes BF16 weights with %s "
+               "(%s: %s), INT8 weights with vpdpbusd\n",
                threads, limits.readBandwidthBytesPerSecond / 1e9, limits.peakF32FlopsPerSecond / 1e9,
                limits.peakBf16DotFlopsPerSecond / 1e9, limits.peakVnniOpsPerSecond / 1e9,
-               limits.matmulArithmetic.c_str());
+               limits.matmulArithmetic.c_str(), cpuIdentity().describe().c_str(),
+               computeForCpu(cpuIdentity()).reason.c_str());
   for (const std::string& line : modelLines) std::fprintf(table, "%s\n", line.c_str());
   std::fprintf(table, "\n");
   printTableHeader(table);

@@ -16,6 +16,12 @@ using Clock = std::chrono::steady_clock;
 }  // namespace
 
 std::unique_ptr<ClusterExecutor> ClusterExecutor::start(ClusterExecutorOptions options) {
+  if (options.epoch == 0) {
+    // A restarted coordinator starts later than the one it replaces: its epoch is larger and fences the old one.
+    options.epoch = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count());
+  }
   std::unique_ptr<ClusterExecutor> executor(new ClusterExecutor());
   executor->control_ = std::make_unique<Control>(std::move(options));
   executor->control_->startUp();

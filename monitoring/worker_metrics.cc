@@ -85,6 +85,10 @@ WorkerMetrics::WorkerMetrics() : registry_(std::make_shared<prometheus::Registry
   loadSeconds_ = &gauge(r, "phalanx_worker_load_seconds", "Seconds the last shard load took.");
   rssBytes_ = &gauge(r, "phalanx_worker_rss_bytes", "Resident memory of the worker process (VmRSS).");
   loaded_ = &gauge(r, "phalanx_worker_loaded", "1 when a shard is loaded and the worker can run steps, else 0.");
+  computeInfo_ = &prometheus::BuildGauge()
+                      .Name("phalanx_worker_matmul_compute_info")
+                      .Help("1 for the compute this worker multiplies BF16 weights with (set by the coordinator).")
+                      .Register(r);
   collectable_ = std::make_shared<LabelledCollectable>(registry_, *this);
   refreshRss();
 }
@@ -102,6 +106,10 @@ void WorkerMetrics::onLoaded(double loadSeconds, int64_t weightBytes, int64_t kv
   weightBytes_->Set(static_cast<double>(weightBytes));
   kvCacheBytes_->Set(static_cast<double>(kvCacheBytes));
   loaded_->Set(1);
+}
+
+void WorkerMetrics::setMatmulCompute(const std::string& compute) {
+  for (const char* name : {"bf16dot", "f32fma"}) computeInfo_->Add({{"compute", name}}).Set(compute == name ? 1 : 0);
 }
 
 void WorkerMetrics::onUnloaded() {

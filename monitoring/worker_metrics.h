@@ -38,6 +38,8 @@ class WorkerMetrics {
   void setIdentity(int worker, int stage, int tpRank);
 
   void onLoaded(double loadSeconds, int64_t weightBytes, int64_t kvCacheBytes);
+  // phalanx_worker_matmul_compute_info{compute="bf16dot"|"f32fma"} = 1 for the compute in use, 0 for the other.
+  void setMatmulCompute(const std::string& compute);
   void onUnloaded();
   void onStep(const WorkerStepSeconds& seconds);
   // One allReduceSum call: its wall time and payload bytes.
@@ -68,6 +70,7 @@ class WorkerMetrics {
   prometheus::Gauge* loadSeconds_;
   prometheus::Gauge* rssBytes_;
   prometheus::Gauge* loaded_;
+  prometheus::Family<prometheus::Gauge>* computeInfo_;
   std::shared_ptr<LabelledCollectable> collectable_;
   std::unique_ptr<MetricsExposer> exposer_;  // last: stops serving before the metrics go
 };

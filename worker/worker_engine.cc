@@ -106,7 +106,10 @@ ShardLoadReport WorkerEngine::load(const ShardLoadRequest& request) {
   report.fingerprint = fingerprint;
   fingerprint_ = fingerprint;
   loadReport_ = report;
-  if (metrics_) metrics_->onLoaded(report.loadSeconds, report.weightBytes, cache_->shape().bytes());
+  if (metrics_) {
+    metrics_->onLoaded(report.loadSeconds, report.weightBytes, cache_->shape().bytes());
+    metrics_->setMatmulCompute(matmulComputeName(compute));
+  }
   return report;
 }
 

@@ -68,6 +68,9 @@ TEST(ClusterScrapeTest, RealPrometheusFindsTheClusterSeries) {
       {"phalanx_worker_weight_bytes{worker=\"0\"}", above(1e6), "> 1 MB"},
       {"phalanx_worker_weight_bytes{worker=\"1\"}", above(1e6), "> 1 MB"},
       {"sum(phalanx_worker_loaded)", equals(2), "2"},
+      // Both workers report one compute, and it is the same one (a TP group must not mix them).
+      {"sum(phalanx_worker_matmul_compute_info)", equals(2), "2"},
+      {"max(count by (compute) (phalanx_worker_matmul_compute_info == 1))", equals(2), "2"},
   };
   const auto deadline = std::chrono::steady_clock::now() + 40s;
   std::vector<std::string> failing;
