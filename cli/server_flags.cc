@@ -39,6 +39,8 @@ void addServerFlags(ArgParser& parser, int defaultPort) {
       .option("max-batch-tokens", "N", "tokens per model step: decode tokens plus prompt chunks", "512")
       .option("max-running", "N", "requests in the running batch", "64")
       .option("max-waiting", "N", "queued requests before 429", "256")
+      .option("drain-timeout", "S", "on SIGTERM/SIGINT: seconds running requests get to finish (new ones: 503)",
+              "30")
       .flag("no-prefix-cache", "do not reuse the KV blocks of earlier prompts");
 }
 
@@ -54,6 +56,9 @@ ServerOptions serverOptionsFrom(const ParsedArgs& args, const std::filesystem::p
   options.maxRunning = args.integer("max-running");
   options.maxWaiting = args.integer("max-waiting");
   options.prefixCaching = !args.has("no-prefix-cache");
+  const double drainSeconds = args.number("drain-timeout");
+  if (!(drainSeconds >= 0)) throwInvalidArgument("--drain-timeout must be a non-negative number of seconds");
+  options.drainTimeout = std::chrono::milliseconds(int64_t(drainSeconds * 1000));
   if (options.port < 0 || options.port > 65535) throwInvalidArgument("--port must lie in [0, 65535]");
   if (options.maxBatchTokens < 1) throwInvalidArgument("--max-batch-tokens must be at least 1");
   if (options.maxRunning < 1) throwInvalidArgument("--max-running must be at least 1");

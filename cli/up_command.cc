@@ -274,7 +274,7 @@ int upCommand(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(ready ? 200 : 100));
   }
   std::fprintf(stderr, "up: stopping the coordinator and %d worker(s)\n", layout.workers);
-  coordinator->stop();
+  coordinator->stop(std::chrono::seconds(45));  // it drains first (--drain-timeout, 30 s by default)
   for (auto& worker : workers) worker->stop();
   return exitCode;
 }

@@ -2,6 +2,7 @@
 // until a coordinator connects and sends its shard over the control plane (rpc/phalanx.capnp); it then reads only
 // that shard's slices of the checkpoint, joins its tensor-parallel group's data plane and runs steps. SIGTERM or
 // SIGINT stops it.
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -37,7 +38,8 @@ ArgParser parser() {
       .option("cluster-secret-file", "FILE",
               "the cluster secret (at least 16 bytes): coordinators must prove it; without it any client that "
               "reaches the port may drive this worker")
-      .option("model-root", "DIR", "load checkpoints only from under this directory (default: the working directory)");
+      .option("model-root", "DIR", "load checkpoints only from under this directory (default: the working directory)")
+      .option("drain-timeout", "S", "on SIGTERM: seconds the running step or load gets to finish", "30");
   return p;
 }
 
@@ -74,6 +76,9 @@ int workerCommand(int argc, char** argv) {
   options.transport = parseDataTransport(args->str("transport"));
   options.weightType = parseWeightDtype(args->str("dtype"));
   if (auto file = args->optionalStr("cluster-secret-file")) options.clusterSecret = readClusterSecret(*file);
+  const double drainSeconds = args->number("drain-timeout");
+  if (!(drainSeconds >= 0)) throwInvalidArgument("--drain-timeout must be a non-negative number of seconds");
+  options.drainTimeout = std::chrono::milliseconds(int64_t(drainSeconds * 1000));
   if (auto root = args->optionalStr("model-root")) {
     if (!std::filesystem::is_directory(*root)) throwInvalidArgument("--model-root " + *root + " is not a directory");
     options.modelRoot = *root;

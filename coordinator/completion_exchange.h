@@ -32,6 +32,7 @@ struct ServerContext {
   kj::HttpHeaderId retryAfter;
   kj::HttpHeaderId cacheControl;
   std::atomic<uint64_t> requests{0};
+  std::atomic<bool> draining{false};  // stopping: /health 503, new completions 503, running ones finish
 };
 
 kj::Promise<void> sendJson(kj::HttpService::Response& response, const ServerContext& context, int status,

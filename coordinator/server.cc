@@ -48,6 +48,7 @@ class ApiService final : public kj::HttpService {
     try {
       if (path == "/health") {
         expect(method, kj::HttpMethod::GET);
+        if (context_.draining) return sendJson(response, context_, 503, R"({"status":"draining"})", 5);
         const bool ready = !context_.options.ready || context_.options.ready();
         if (!ready) {
           return sendJson(response, context_, 503, R"({"status":"loading"})", 1);
@@ -57,6 +58,10 @@ class ApiService final : public kj::HttpService {
       authorize(headers);
       if (path == "/v1/completions" || path == "/v1/chat/completions") {
         expect(method, kj::HttpMethod::POST);
+        if (context_.draining) {
+          throw ApiError{.status = 503, .message = "the server is shutting down", .type = "server_unavailable_error",
+                         .code = "draining", .retryAfterSeconds = 5};
+        }
         if (context_.options.ready && !context_.options.ready()) {
           throw ApiError{.status = 503, .message = "the model is still loading", .type = "server_unavailable_error",
                          .code = "not_ready", .retryAfterSeconds = 5};
@@ -165,6 +170,17 @@ kj::Promise<void> whenStopped(kj::Timer& timer, std::stop_token stop) {
   return timer.afterDelay(50 * kj::MILLISECONDS).then([&timer, stop]() { return whenStopped(timer, stop); });
 }
 
+// Resolves once nothing is queued or running (the last responses written), or at the deadline.
+kj::Promise<void> whenDrained(kj::Timer& timer, const Scheduler& scheduler, kj::TimePoint deadline) {
+  const SchedulerStats stats = scheduler.stats();
+  if ((stats.running == 0 && stats.waiting == 0) || timer.now() >= deadline) {
+    return timer.afterDelay(100 * kj::MILLISECONDS);  // the final events reach their clients
+  }
+  return timer.afterDelay(50 * kj::MILLISECONDS).then([&timer, &scheduler, deadline]() {
+    return whenDrained(timer, scheduler, deadline);
+  });
+}
+
 }  // namespace
 
 void runServer(StepExecutor& executor, const Tokenizer& tokenizer, const ModelConfig& config,
@@ -217,6 +233,13 @@ void runServer(StepExecutor& executor, const Tokenizer& tokenizer, const ModelCo
       std::fprintf(stderr, "serve: the listener failed: %s\n", error.getDescription().cStr());
     });
     whenStopped(io.provider->getTimer(), stop).wait(io.waitScope);
+    // Drain: refuse new work, let what runs finish (up to the drain timeout), then close.
+    context.draining = true;
+    const SchedulerStats left = scheduler.stats();
+    std::fprintf(stderr, "serve: draining: %lld running, %lld waiting (up to %.0f s)\n", (long long)left.running,
+                 (long long)left.waiting, options.drainTimeout.count() / 1000.0);
+    auto& timer = io.provider->getTimer();
+    whenDrained(timer, scheduler, timer.now() + options.drainTimeout.count() * kj::MILLISECONDS).wait(io.waitScope);
   }  // open exchanges are dropped here: their sequences are cancelled
   steps.request_stop();
   steps.join();

@@ -32,6 +32,7 @@ struct ServerOptions {
   bool prefixCaching = true;
   int32_t candidates = kDefaultCandidates;  // logit candidates per row (0: dense logits)
   std::chrono::milliseconds recoveryTimeout{60000};  // requests wait this long for a faulted cluster to return
+  std::chrono::milliseconds drainTimeout{30000};     // on stop: running requests get this long to finish
   int64_t maxRequestBytes = 8 << 20;
   std::function<bool()> ready;       // gates GET /health (unset: always ready)
   SchedulerHooks hooks;              // for the metrics exporter
@@ -41,8 +42,9 @@ struct ServerOptions {
   std::function<void(int port)> onListening;  // called once the socket listens
 };
 
-// Serves the HTTP API until stop is requested; model steps run on `executor` from one scheduler thread. Throws
-// phx::Error when the address cannot be bound.
+// Serves the HTTP API until stop is requested, then drains: /health and new completions answer 503 (Retry-After)
+// while the requests already accepted finish, up to drainTimeout; then returns. Model steps run on `executor` from
+// one scheduler thread. Throws phx::Error when the address cannot be bound.
 void runServer(StepExecutor& executor, const Tokenizer& tokenizer, const ModelConfig& config,
                const ServerOptions& options, std::stop_token stop);
 

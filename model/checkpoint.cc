@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "model/json_preview.h"
 
 namespace phx {
 namespace {
@@ -37,7 +38,7 @@ std::string shardName(const json& value, const std::string& tensor, const fs::pa
   // A shard must be a plain file name inside the directory: an index must not reach files elsewhere.
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
     throwInvalidCheckpoint(index.string() + ": weight_map entry for " + quoted(tensor) + " must name a file in " +
-                           "the directory, got " + value.dump());
+                           "the directory, got " + jsonPreview(value));
   }
   return name;
 }

@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "model/json_preview.h"
 
 namespace phx {
 namespace {
@@ -14,7 +15,7 @@ int64_t requirePositiveInt(const json& j, const char* field, const std::string& 
   if (!j.contains(field)) throwInvalidCheckpoint(source + ": missing field '" + field + "'");
   const json& v = j.at(field);
   if (!v.is_number_integer() || v.get<int64_t>() <= 0) {
-    throwInvalidCheckpoint(source + ": field '" + field + "' must be a positive integer, got " + v.dump());
+    throwInvalidCheckpoint(source + ": field '" + field + "' must be a positive integer, got " + jsonPreview(v));
   }
   return v.get<int64_t>();
 }
@@ -23,7 +24,7 @@ double requirePositiveNumber(const json& j, const char* field, const std::string
   if (!j.contains(field)) throwInvalidCheckpoint(source + ": missing field '" + field + "'");
   const json& v = j.at(field);
   if (!v.is_number() || v.get<double>() <= 0) {
-    throwInvalidCheckpoint(source + ": field '" + field + "' must be a positive number, got " + v.dump());
+    throwInvalidCheckpoint(source + ": field '" + field + "' must be a positive number, got " + jsonPreview(v));
   }
   return v.get<double>();
 }
@@ -34,7 +35,7 @@ int64_t optionalTokenId(const json& j, const char* field, int64_t fallback, cons
   // eos_token_id may be a list in some Phi-3 configs; the first entry is the primary one.
   if (v.is_array() && !v.empty() && v[0].is_number_integer()) return v[0].get<int64_t>();
   if (!v.is_number_integer())
-    throwInvalidCheckpoint(source + ": field '" + field + "' must be a token id, got " + v.dump());
+    throwInvalidCheckpoint(source + ": field '" + field + "' must be a token id, got " + jsonPreview(v));
   return v.get<int64_t>();
 }
 
@@ -42,7 +43,7 @@ int64_t optionalTokenId(const json& j, const char* field, int64_t fallback, cons
 std::string optionalString(const json& j, const char* field, const std::string& fallback, const std::string& source) {
   if (!j.contains(field) || j.at(field).is_null()) return fallback;
   const json& v = j.at(field);
-  if (!v.is_string()) throwInvalidCheckpoint(source + ": field '" + field + "' must be a string, got " + v.dump());
+  if (!v.is_string()) throwInvalidCheckpoint(source + ": field '" + field + "' must be a string, got " + jsonPreview(v));
   return v.get<std::string>();
 }
 
@@ -50,12 +51,12 @@ bool optionalBool(const json& j, const char* field, bool fallback, const std::st
   if (!j.contains(field) || j.at(field).is_null()) return fallback;
   const json& v = j.at(field);
   if (!v.is_boolean())
-    throwInvalidCheckpoint(source + ": field '" + field + "' must be true or false, got " + v.dump());
+    throwInvalidCheckpoint(source + ": field '" + field + "' must be true or false, got " + jsonPreview(v));
   return v.get<bool>();
 }
 
 // The field as written, for messages; "null" when absent.
-std::string shown(const json& j, const char* field) { return j.contains(field) ? j.at(field).dump() : "null"; }
+std::string shown(const json& j, const char* field) { return j.contains(field) ? jsonPreview(j.at(field)) : "null"; }
 
 void refuseUnless(bool supported, const std::string& source, const std::string& what) {
   if (!supported) throwUnsupported(source + ": " + what);
@@ -129,7 +130,7 @@ ModelConfig parseModelConfig(const json& j, const std::string& source) {
   }
   if (c.headDim() % 2 != 0) throwInvalidCheckpoint(source + ": head dim must be even for rotate-half RoPE");
   if (j.contains("head_dim") && !j["head_dim"].is_null() && j["head_dim"] != c.headDim()) {
-    throwUnsupported(source + ": head_dim " + j["head_dim"].dump() + " differs from hidden_size/num_attention_heads " +
+    throwUnsupported(source + ": head_dim " + jsonPreview(j["head_dim"]) + " differs from hidden_size/num_attention_heads " +
                      std::to_string(c.headDim()));
   }
   for (int64_t id : {c.bosTokenId, c.eosTokenId, c.padTokenId}) {
@@ -153,7 +154,7 @@ ModelConfig parseModelConfig(const json& j, const std::string& source) {
   if (j.contains("sliding_window") && !j["sliding_window"].is_null()) {
     const json& window = j["sliding_window"];
     refuseUnless(window.is_number_integer() && window.get<int64_t>() >= c.maxPositionEmbeddings, source,
-                 "sliding_window " + window.dump() + " is not supported; only full attention");
+                 "sliding_window " + jsonPreview(window) + " is not supported; only full attention");
   }
   return c;
 }

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "model/json_preview.h"
 
 namespace phx {
 namespace {
@@ -25,12 +26,12 @@ bool isNonNegativeInt64(const json& value) {
 std::vector<int64_t> parseShape(const json& entry, const std::string& where) {
   if (!entry.contains("shape") || !entry["shape"].is_array()) {
     throwInvalidCheckpoint(where + ": 'shape' must be an array of non-negative integers, got " +
-                           (entry.contains("shape") ? entry["shape"].dump() : std::string("nothing")));
+                           (entry.contains("shape") ? jsonPreview(entry["shape"]) : std::string("nothing")));
   }
   std::vector<int64_t> shape;
   for (const json& dim : entry["shape"]) {
     if (!isNonNegativeInt64(dim)) {
-      throwInvalidCheckpoint(where + ": shape entries must be non-negative integers, got " + entry["shape"].dump());
+      throwInvalidCheckpoint(where + ": shape entries must be non-negative integers, got " + jsonPreview(entry["shape"]));
     }
     shape.push_back(dim.get<int64_t>());
   }
@@ -51,7 +52,7 @@ uint64_t expectedByteSize(const std::vector<int64_t>& shape, DType dtype, const 
 TensorInfo parseEntry(const std::string& name, const json& entry, uint64_t dataStart, uint64_t dataSize,
                       const std::filesystem::path& file) {
   const std::string where = file.string() + ": tensor " + quoted(name);
-  if (!entry.is_object()) throwInvalidCheckpoint(where + ": expected an object, got " + entry.dump());
+  if (!entry.is_object()) throwInvalidCheckpoint(where + ": expected an object, got " + jsonPreview(entry));
   if (!entry.contains("dtype") || !entry["dtype"].is_string()) {
     throwInvalidCheckpoint(where + ": 'dtype' must be a string such as \"BF16\"");
   }
@@ -69,7 +70,7 @@ TensorInfo parseEntry(const std::string& name, const json& entry, uint64_t dataS
   if (!offsets || !offsets->is_array() || offsets->size() != 2 || !isNonNegativeInt64((*offsets)[0]) ||
       !isNonNegativeInt64((*offsets)[1])) {
     throwInvalidCheckpoint(where + ": 'data_offsets' must be [begin, end] of non-negative integers, got " +
-                           (offsets ? offsets->dump() : std::string("nothing")));
+                           (offsets ? jsonPreview(*offsets) : std::string("nothing")));
   }
   const uint64_t begin = (*offsets)[0].get<uint64_t>();
   const uint64_t end = (*offsets)[1].get<uint64_t>();
@@ -91,13 +92,13 @@ TensorInfo parseEntry(const std::string& name, const json& entry, uint64_t dataS
 
 std::map<std::string, std::string> parseMetadata(const json& value, const std::filesystem::path& file) {
   if (!value.is_object()) {
-    throwInvalidCheckpoint(file.string() + ": '__metadata__' must be an object of strings, got " + value.dump());
+    throwInvalidCheckpoint(file.string() + ": '__metadata__' must be an object of strings, got " + jsonPreview(value));
   }
   std::map<std::string, std::string> metadata;
   for (const auto& [key, item] : value.items()) {
     if (!item.is_string()) {
       throwInvalidCheckpoint(file.string() + ": '__metadata__' value of " + quoted(key) + " must be a string, got " +
-                             item.dump());
+                             jsonPreview(item));
     }
     metadata[key] = item.get<std::string>();
   }

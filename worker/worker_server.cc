@@ -104,8 +104,12 @@ void serveWorker(const WorkerServerOptions& options) {
     auto signalled = io.unixEventPort.onSignal(SIGTERM).ignoreResult().exclusiveJoin(
         io.unixEventPort.onSignal(SIGINT).ignoreResult());
     control.run().exclusiveJoin(kj::mv(signalled)).exclusiveJoin(kj::mv(stop.promise)).wait(io.waitScope);
-    // Let a shutdown() reply reach the coordinator.
-    io.provider->getTimer().afterDelay(50 * kj::MILLISECONDS).wait(io.waitScope);
+    // Drain: no new connections; the step (or load) in progress finishes and its reply goes out on the open ones,
+    // up to the drain timeout.
+    auto& timer = io.provider->getTimer();
+    const auto deadline = timer.now() + options.drainTimeout.count() * kj::MILLISECONDS;
+    while (compute.busy() && timer.now() < deadline) timer.afterDelay(20 * kj::MILLISECONDS).wait(io.waitScope);
+    timer.afterDelay(50 * kj::MILLISECONDS).wait(io.waitScope);  // the last reply reaches the coordinator
     std::fprintf(stderr, "phalanx worker on port %u: stopping\n", core.boundPort);
     if (compute.busy()) {
       // A load or step still runs on the engine the core owns: end here rather than free it under the job.

@@ -4,6 +4,7 @@
 // in a WorkerEngine (worker/worker_engine.h).
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -23,9 +24,11 @@ struct WorkerServerOptions {
   std::optional<std::string> clusterSecret;  // set: every connection must authenticate (rpc/cluster_auth.h)
   std::filesystem::path modelRoot = std::filesystem::current_path();  // loadShard refuses directories outside it
   int maxConnections = 64;  // control connections at once; more are closed on accept
+  std::chrono::milliseconds drainTimeout{30000};  // on SIGTERM: the running job gets this long to finish
 };
 
-// Serves until SIGTERM or SIGINT (or a shutdown() call), then returns. Once listening, prints one line to stdout:
+// Serves until SIGTERM or SIGINT (or a shutdown() call), lets the running step or load finish (drainTimeout), then
+// returns. Once listening, prints one line to stdout:
 // "phalanx worker listening on HOST:PORT (transport ucx, pid N)". Each connection gets its own session
 // (worker/worker_session.h). Throws phx::Error (kIo) when the port cannot be bound. Warns on stderr when bound to a
 // non-loopback address without a cluster secret.

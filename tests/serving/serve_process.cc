@@ -101,11 +101,11 @@ std::string ServeProcess::url(const std::string& path) const {
 
 std::string ServeProcess::stderrText() const { return slurp(scratch_ / "stderr"); }
 
-int ServeProcess::stop() {
+int ServeProcess::stop(int signal) {
   if (pid_ <= 0) return -1;
-  kill(pid_, SIGINT);
+  kill(pid_, signal);
   int status = 0;
-  for (int i = 0; i < 200; ++i) {
+  for (int i = 0; i < 1200; ++i) {
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
       return WIFEXITED(status) ? WEXITSTATUS(status) : -1;

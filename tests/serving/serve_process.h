@@ -2,6 +2,7 @@
 // port is read from its stderr), stopped with SIGINT as a user would; and HTTP requests made with curl.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <filesystem>
@@ -30,9 +31,11 @@ class ServeProcess {
   ServeProcess& operator=(const ServeProcess&) = delete;
 
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
   std::string url(const std::string& path = "") const;
-  // SIGINT, then waits; the exit code (-1 when it had to be killed).
-  int stop();
+  // `signal` (SIGINT: as Ctrl-C), then waits up to 60 s (a draining server finishes its requests first); the exit
+  // code (-1 when it had to be killed).
+  int stop(int signal = SIGINT);
   std::string stderrText() const;
   bool running() const;
 
