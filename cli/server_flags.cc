@@ -39,6 +39,8 @@ void addServerFlags(ArgParser& parser, int defaultPort) {
       .option("max-batch-tokens", "N", "tokens per model step: decode tokens plus prompt chunks", "512")
       .option("max-running", "N", "requests in the running batch", "64")
       .option("max-waiting", "N", "queued requests before 429", "256")
+      .option("max-connections", "N", "open HTTP connections; one more is answered 503 and closed", "512")
+      .option("body-timeout", "S", "seconds the whole request body may take to arrive (else 408)", "30")
       .option("drain-timeout", "S", "on SIGTERM/SIGINT: seconds running requests get to finish (new ones: 503)",
               "30")
       .flag("no-prefix-cache", "do not reuse the KV blocks of earlier prompts");
@@ -56,6 +58,11 @@ ServerOptions serverOptionsFrom(const ParsedArgs& args, const std::filesystem::p
   options.maxRunning = args.integer("max-running");
   options.maxWaiting = args.integer("max-waiting");
   options.prefixCaching = !args.has("no-prefix-cache");
+  options.maxConnections = int(args.integer("max-connections"));
+  if (options.maxConnections < 1) throwInvalidArgument("--max-connections must be at least 1");
+  const double bodySeconds = args.number("body-timeout");
+  if (!(bodySeconds > 0)) throwInvalidArgument("--body-timeout must be a positive number of seconds");
+  options.bodyTimeout = std::chrono::milliseconds(int64_t(bodySeconds * 1000));
   const double drainSeconds = args.number("drain-timeout");
   if (!(drainSeconds >= 0)) throwInvalidArgument("--drain-timeout must be a non-negative number of seconds");
   options.drainTimeout = std::chrono::milliseconds(int64_t(drainSeconds * 1000));

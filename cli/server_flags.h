@@ -12,8 +12,8 @@
 
 namespace phx::cli {
 
-// --host --port --api-key-file --model-name --max-batch-tokens --max-running --max-waiting --drain-timeout
-// --no-prefix-cache
+// --host --port --api-key-file --model-name --max-batch-tokens --max-running --max-waiting --max-connections
+// --body-timeout --drain-timeout --no-prefix-cache
 void addServerFlags(ArgParser& parser, int defaultPort);
 
 // Validates the flags (errors name the flag) and reads the API key file.

@@ -1,7 +1,8 @@
 // phalanx up --model DIR --tp T [--pp P] [--port N] [--mpi]: a whole cluster on this machine as separate
 // processes: T x P workers (each pinned to its own cores) and one coordinator serving the client port. It waits
 // until the coordinator reports every worker loaded, restarts a worker that dies (the coordinator reconnects to
-// it), and on Ctrl-C stops every process it started, the coordinator first.
+// it) or a coordinator that dies (the new one re-attaches to the loaded workers without reading weights), and on
+// Ctrl-C stops every process it started, the coordinator first (it drains its requests).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -37,7 +38,8 @@ ArgParser parser() {
   ArgParser p("phalanx up --model DIR --tp T [--pp P] [--port N] [options]",
               "Starts a whole cluster on this machine: T x P worker processes pinned to cores and a coordinator "
               "serving the client port (generate --cluster and the HTTP API). Waits until every worker has loaded, "
-              "restarts workers that die, and stops every process it started on Ctrl-C.");
+              "restarts workers and the coordinator when they die (a new coordinator re-attaches to the loaded "
+              "workers), and stops every process it started on Ctrl-C.");
   p.option("model", "DIR", "checkpoint directory (Hugging Face layout)")
       .option("tp", "T", "tensor-parallel ranks per pipeline stage", "1")
       .option("pp", "P", "pipeline stages", "1")
@@ -239,6 +241,8 @@ int upCommand(int argc, char** argv) {
     for (auto& word : splitWords(*extra)) coordinatorArgv.push_back(word);
   }
   auto coordinator = std::make_unique<ChildProcess>("coordinator", coordinatorArgv);
+  auto coordinatorStarted = Clock::now();
+  int coordinatorRestarts = 0;
 
   std::fprintf(stderr, "up: %d worker(s) (tp %lld x pp %lld, %s), coordinator on %s:%d; loading %s\n",
                layout.workers, (long long)tp, (long long)pp, layout.mpi ? "MPI" : "UCX", host.c_str(), port,
@@ -247,9 +251,19 @@ int upCommand(int argc, char** argv) {
   int exitCode = 0;
   while (!stopRequested.load()) {
     if (auto how = coordinator->exited()) {
-      std::fprintf(stderr, "up: the coordinator %s; stopping the cluster\n", how->c_str());
-      exitCode = 1;
-      break;
+      // One that dies while starting would die again: only a coordinator that was serving is restarted.
+      if (!restart || !ready) {
+        std::fprintf(stderr, "up: the coordinator %s; stopping the cluster\n", how->c_str());
+        exitCode = 1;
+        break;
+      }
+      std::fprintf(stderr, "up: the coordinator %s; restarting it (it re-attaches to the loaded workers)\n",
+                   how->c_str());
+      coordinator = std::make_unique<ChildProcess>("coordinator", coordinatorArgv);
+      coordinatorStarted = Clock::now();
+      ++coordinatorRestarts;
+      ready = false;
+      continue;
     }
     for (size_t w = 0; w < workers.size(); ++w) {
       auto how = workers[w]->exited();
@@ -265,10 +279,15 @@ int upCommand(int argc, char** argv) {
     }
     if (!ready && healthy(host, port)) {
       ready = true;
-      const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-      std::printf("up: cluster ready in %.1f s: http://%s:%d (try: phalanx generate --cluster %s:%d --prompt "
-                  "\"Hello\")\n",
-                  seconds, host.c_str(), port, host.c_str(), port);
+      if (coordinatorRestarts == 0) {
+        std::printf("up: cluster ready in %.1f s: http://%s:%d (try: phalanx generate --cluster %s:%d --prompt "
+                    "\"Hello\")\n",
+                    std::chrono::duration<double>(Clock::now() - started).count(), host.c_str(), port, host.c_str(),
+                    port);
+      } else {
+        std::printf("up: the restarted coordinator serves again after %.1f s\n",
+                    std::chrono::duration<double>(Clock::now() - coordinatorStarted).count());
+      }
       std::fflush(stdout);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(ready ? 200 : 100));

@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "coordinator/completion_exchange.h"
+#include "coordinator/http_listener.h"
 
 namespace phx {
 namespace {
@@ -32,6 +33,12 @@ kj::Promise<void> whenHungUp(kj::Timer& timer, kj::AsyncIoStream& connection) {
   }
   return kj::NEVER_DONE;
 }
+
+// A request body as read: whole, over the size limit (or broken off), or not complete within the body timeout.
+struct BodyRead {
+  enum Outcome { kRead, kTooLarge, kTimedOut } outcome;
+  kj::String text;
+};
 
 // Routes requests; each completion becomes a CompletionExchange kept alive by its promise. One per connection, so
 // that a completion can watch its client's socket: a client that hangs up is noticed even while nothing is being
@@ -74,9 +81,23 @@ class ApiService final : public kj::HttpService {
         KJ_IF_MAYBE(length, body.tryGetLength()) {
           if (*length > limit) return sendError(response, context_, tooLarge);
         }
-        return body.readAllText(limit).then(
-            [this, endpoint, &response](kj::String text) { return complete(endpoint, text, response); },
-            [this, tooLarge, &response](kj::Exception&&) { return sendError(response, context_, tooLarge); });
+        // The whole body within the timeout, not only the headers: a client trickling bytes must not hold a
+        // connection (and its buffer) for ever.
+        const auto seconds = context_.options.bodyTimeout.count() / 1000.0;
+        const ApiError slow{.status = 408, .message = "the request body did not arrive within " +
+                                                      std::to_string(seconds).substr(0, 4) + " s"};
+        auto reading = body.readAllText(limit).then(
+            [](kj::String text) { return BodyRead{BodyRead::kRead, kj::mv(text)}; },
+            [](kj::Exception&&) { return BodyRead{BodyRead::kTooLarge, nullptr}; });
+        auto timedOut = timer_.afterDelay(context_.options.bodyTimeout.count() * kj::MILLISECONDS).then([] {
+          return BodyRead{BodyRead::kTimedOut, nullptr};
+        });
+        return reading.exclusiveJoin(kj::mv(timedOut))
+            .then([this, endpoint, tooLarge, slow, &response](BodyRead read) -> kj::Promise<void> {
+              if (read.outcome == BodyRead::kTimedOut) return sendError(response, context_, slow);
+              if (read.outcome == BodyRead::kTooLarge) return sendError(response, context_, tooLarge);
+              return complete(endpoint, read.text, response);
+            });
       }
       if (path == "/v1/models") {
         expect(method, kj::HttpMethod::GET);
@@ -229,9 +250,8 @@ void runServer(StepExecutor& executor, const Tokenizer& tokenizer, const ModelCo
                                       ": " + error.getDescription().cStr());
     }
     if (options.onListening) options.onListening(int(listener->getPort()));
-    auto listening = server.listenHttp(*listener).eagerlyEvaluate([](kj::Exception&& error) {
-      std::fprintf(stderr, "serve: the listener failed: %s\n", error.getDescription().cStr());
-    });
+    HttpListener accepting(server, *listener, io.provider->getTimer(), options.maxConnections);
+    auto listening = accepting.run().eagerlyEvaluate(nullptr);
     whenStopped(io.provider->getTimer(), stop).wait(io.waitScope);
     // Drain: refuse new work, let what runs finish (up to the drain timeout), then close.
     context.draining = true;

@@ -34,6 +34,8 @@ struct ServerOptions {
   std::chrono::milliseconds recoveryTimeout{60000};  // requests wait this long for a faulted cluster to return
   std::chrono::milliseconds drainTimeout{30000};     // on stop: running requests get this long to finish
   int64_t maxRequestBytes = 8 << 20;
+  std::chrono::milliseconds bodyTimeout{30000};  // the whole request body must arrive within this (else 408)
+  int maxConnections = 512;                      // open HTTP connections; one more gets 503 and is closed
   std::function<bool()> ready;       // gates GET /health (unset: always ready)
   SchedulerHooks hooks;              // for the metrics exporter
   // GET /metrics body (Prometheus text format) given the scheduler's state at scrape time; unset: 404.

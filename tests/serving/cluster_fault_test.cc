@@ -144,5 +144,32 @@ TEST_F(ClusterFaultTest, SixteenStreamsSurviveAWorkerStoppedForTenSeconds) {
   EXPECT_GE(metricValue(*cluster_, "phalanx_request_replays_total") - replaysBefore, 16);
 }
 
+// The coordinator holds no weights: `up` restarts it and the new one re-attaches to the workers' loaded shards (the
+// same fingerprint) instead of having them read the checkpoint again.
+TEST_F(ClusterFaultTest, AKilledCoordinatorIsReplacedAndReattachesWithoutReloading) {
+  const Completion before = complete(*cluster_);
+  const pid_t victim = cluster_->coordinatorPid();
+  ASSERT_GT(victim, 0);
+  ASSERT_EQ(kill(victim, SIGKILL), 0);
+  const auto killed = Clock::now();
+  pid_t replacement = -1;
+  while (Clock::now() - killed < 60s && (replacement <= 0 || replacement == victim)) {
+    std::this_thread::sleep_for(50ms);
+    replacement = cluster_->coordinatorPid();
+  }
+  ASSERT_NE(replacement, victim);
+  ASSERT_TRUE(waitHealthy(*cluster_, 120s)) << cluster_->stderrText();
+  const double seconds = std::chrono::duration<double>(Clock::now() - killed).count();
+  std::printf("healthy again %.2f s after the coordinator was killed\n", seconds);
+  const std::string log = cluster_->stderrText();
+  size_t reattached = 0;
+  for (size_t at = 0; (at = log.find("re-attached to its loaded", at)) != std::string::npos; ++at) ++reattached;
+  EXPECT_EQ(reattached, 2u) << "each worker re-attached once\n" << log;
+  EXPECT_NE(log.find("read 0.00 GB"), std::string::npos) << log;
+  const Completion after = complete(*cluster_);
+  EXPECT_EQ(after.tokenIds, before.tokenIds);
+  EXPECT_EQ(after.cachedTokens, 0);  // a new coordinator starts with an empty prefix cache
+}
+
 }  // namespace
 }  // namespace phx::testing

@@ -24,7 +24,12 @@ std::vector<BadRequest> badRequests() {
   std::string oneMegabyte = R"({"prompt":")";
   for (int i = 0; i < (1 << 20) / 8; ++i) oneMegabyte += "word is ";
   oneMegabyte += R"(","max_tokens":4})";
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
   return {
+      {"a stop list nested 100000 deep", "/v1/completions", R"({"prompt": "x", "stop": )" + deep + "}", 400,
+       "'stop'"},
+      {"a message content nested 100000 deep", "/v1/chat/completions",
+       R"({"messages": [{"role": "user", "content": )" + deep + "}]}", 400, "content"},
       {"malformed JSON", "/v1/completions", R"({"prompt": "x",)", 400, "not valid JSON"},
       {"not an object", "/v1/completions", "[1, 2, 3]", 400, "JSON object"},
       {"prompt of the wrong type", "/v1/completions", R"({"prompt": 5})", 400, "'prompt'"},
