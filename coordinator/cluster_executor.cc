@@ -98,9 +98,15 @@ void ClusterExecutor::merge(const StepBatch& batch) {
   output_.candidates.clear();
   if (batch.candidates > 0) {
     std::vector<const LogitCandidates*> parts(slices.size());
-    for (int64_t r = 0; r < rows; ++r) {
-      for (size_t s = 0; s < slices.size(); ++s) parts[s] = &slices[s]->candidates.at(size_t(r));
-      output_.candidates.push_back(mergeLogitCandidates(parts, batch.candidates));
+    int64_t r = 0;
+    for (const SequenceStep& sequence : batch.sequences) {
+      const int32_t count = std::max(batch.candidates, sequence.candidates);
+      const int64_t sequenceRows = sequence.logits == LogitsFor::kAll ? sequence.newTokens
+                                   : sequence.logits == LogitsFor::kLast ? 1 : 0;
+      for (int64_t i = 0; i < sequenceRows; ++i, ++r) {
+        for (size_t s = 0; s < slices.size(); ++s) parts[s] = &slices[s]->candidates.at(size_t(r));
+        output_.candidates.push_back(mergeLogitCandidates(parts, count));
+      }
     }
     return;
   }

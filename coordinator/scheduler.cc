@@ -390,14 +390,13 @@ bool Scheduler::step() {
       const bool logits = chunk == pending;
       batch.tokens.insert(batch.tokens.end(), sequence.tokens.begin() + sequence.computed,
                           sequence.tokens.begin() + sequence.computed + chunk);
+      // A request whose top_k or top_logprobs exceeds the batch's candidates widens its own rows only.
+      const SamplingParams& p = sequence.sampler.params();
+      const int32_t wanted = options_.candidates > 0 ? std::max(p.topK, p.topLogprobs) : 0;
+      const int32_t own = wanted > options_.candidates ? int32_t(std::min<int64_t>(wanted, tokenizer_.vocabSize())) : 0;
       batch.sequences.push_back(
-          {sequence.computed, chunk, sequence.table, logits ? LogitsFor::kLast : LogitsFor::kNone});
+          {sequence.computed, chunk, sequence.table, logits ? LogitsFor::kLast : LogitsFor::kNone, own});
       plan.push_back({&sequence, chunk, logits});
-      if (options_.candidates > 0) {
-        const SamplingParams& p = sequence.sampler.params();
-        const int32_t wanted = std::max({batch.candidates, p.topK, p.topLogprobs});
-        batch.candidates = int32_t(std::min<int64_t>(wanted, tokenizer_.vocabSize()));
-      }
       (decoding ? report.decodeTokens : report.prefillTokens) += chunk;
     }
   }

@@ -197,6 +197,7 @@ void encodeStepBatch(const StepBatch& batch, proto::StepBatch::Builder out) {
     auto table = encoded.initBlockTable(unsigned(seq.blockTable.size()));
     for (size_t b = 0; b < seq.blockTable.size(); ++b) table.set(unsigned(b), seq.blockTable[b]);
     encoded.setLogits(encodeLogitsFor(seq.logits));
+    encoded.setCandidates(seq.candidates);
   }
   out.setCandidates(batch.candidates);
 }
@@ -211,6 +212,7 @@ StepBatch decodeStepBatch(proto::StepBatch::Reader in) {
     step.newTokens = seq.getNewTokens();
     step.blockTable = toVector(seq.getBlockTable());
     step.logits = decodeLogitsFor(seq.getLogits());
+    step.candidates = seq.getCandidates();
     batch.sequences.push_back(std::move(step));
   }
   batch.candidates = in.getCandidates();

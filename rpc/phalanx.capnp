@@ -83,6 +83,7 @@ struct SequenceStep {
   newTokens @1 :Int64;
   blockTable @2 :List(Int32);
   logits @3 :LogitsFor;
+  candidates @4 :Int32;  # > the batch's: this sequence's rows carry this many candidates
 }
 
 # rpc/step.h StepBatch

@@ -20,6 +20,9 @@ struct SequenceStep {
   // for the cache's block size B. Owned by the caller (the coordinator's block allocator).
   std::vector<int32_t> blockTable;
   LogitsFor logits = LogitsFor::kLast;
+  // More candidates for this sequence's logit rows than the batch's (a request's top_k or top_logprobs above it);
+  // 0: the batch's. Only the rows that ask are widened, not every row of the batch.
+  int32_t candidates = 0;
 
   int64_t contextTokens() const { return cachedTokens + newTokens; }
 };

@@ -67,7 +67,7 @@ const StepOutput& ModelRunner::run(const StepBatch& batch) {
     decoderLayer(weights_.layers[i], geometry_, step, hidden_.data());
   }
   if (weights_.shard.lastStage) {
-    computeLogits(layout, batch.candidates);
+    computeLogits(layout, batch.candidates > 0);
   } else {
     comm_.send(options_.nextStagePeer, asBytes(hidden_.data(), layout.tokenCount * config.hiddenSize));
     output_.rows = 0;
@@ -89,7 +89,7 @@ void ModelRunner::embedOrReceive(const StepBatch& batch, int64_t tokens) {
   if (vocab.count < weights_.config.vocabSize) comm_.allReduceSum({hidden_.data(), size_t(tokens * hidden)});
 }
 
-void ModelRunner::computeLogits(const StepLayout& layout, int32_t candidates) {
+void ModelRunner::computeLogits(const StepLayout& layout, bool candidates) {
   const int64_t hidden = weights_.config.hiddenSize;
   const int64_t rows = int64_t(layout.logitTokens.size());
   for (int64_t r = 0; r < rows; ++r) {
@@ -100,15 +100,15 @@ void ModelRunner::computeLogits(const StepLayout& layout, int32_t candidates) {
                logitInputs_.data());
   output_.rows = rows;
   // Candidates are computed from the same dense slice, so a LocalEngine and a cluster answer alike.
-  std::vector<float>& dense = candidates > 0 ? denseLogits_ : output_.logits;
+  std::vector<float>& dense = candidates ? denseLogits_ : output_.logits;
   dense.resize(size_t(rows * output_.vocabCount));
   if (rows > 0) ops::matmul(logitInputs_.data(), rows, weights_.lmHead, dense.data());
   output_.candidates.clear();
-  if (candidates > 0) {
+  if (candidates) {
     output_.logits.clear();
     for (int64_t r = 0; r < rows; ++r) {
       const std::span<const float> row(dense.data() + r * output_.vocabCount, size_t(output_.vocabCount));
-      output_.candidates.push_back(topLogitCandidates(row, output_.vocabBegin, candidates));
+      output_.candidates.push_back(topLogitCandidates(row, output_.vocabBegin, layout.rowCandidates[size_t(r)]));
     }
   }
 }

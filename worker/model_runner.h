@@ -41,7 +41,7 @@ class ModelRunner final : public StepExecutor {
  private:
   void embedOrReceive(const StepBatch& batch, int64_t tokens);
   // Dense logits of the vocab slice, or (candidates > 0) each row's top candidates.
-  void computeLogits(const StepLayout& layout, int32_t candidates);
+  void computeLogits(const StepLayout& layout, bool candidates);  // candidates: per row, layout.rowCandidates
 
   const ShardWeights& weights_;
   KvCache& cache_;

@@ -27,6 +27,9 @@ void checkSequence(const SequenceStep& sequence, size_t index, const StepLimits&
                          " blocks, a context of " + std::to_string(sequence.contextTokens()) + " tokens needs " +
                          std::to_string(blocksNeeded) + " of " + std::to_string(limits.blockSize) + " tokens");
   }
+  if (sequence.candidates < 0) {
+    throwInvalidArgument(where + "candidates must not be negative, got " + std::to_string(sequence.candidates));
+  }
   for (int32_t block : sequence.blockTable) {
     if (block < 0 || block >= limits.numBlocks) {
       throwInvalidArgument(where + "block id " + std::to_string(block) + " is outside the KV pool [0, " +
@@ -69,7 +72,10 @@ StepLayout layoutStep(const StepBatch& batch, const StepLimits& limits) {
                                   position % limits.blockSize);
       const bool wanted = sequence.logits == LogitsFor::kAll ||
                           (sequence.logits == LogitsFor::kLast && i == sequence.newTokens - 1);
-      if (wanted) layout.logitTokens.push_back(first + i);
+      if (wanted) {
+        layout.logitTokens.push_back(first + i);
+        layout.rowCandidates.push_back(batch.candidates > 0 ? std::max(batch.candidates, sequence.candidates) : 0);
+      }
     }
     layout.firstToken.push_back(first + sequence.newTokens);
     layout.attention.push_back({first, sequence.newTokens, sequence.cachedTokens, sequence.blockTable.data(),

@@ -17,6 +17,7 @@ struct StepLayout {
   std::vector<int64_t> cacheSlots;    // [tokens]: block * B + offset where its K and V are written
   std::vector<int64_t> firstToken;    // [sequences + 1]: sequence s owns tokens [firstToken[s], firstToken[s + 1])
   std::vector<int64_t> logitTokens;   // token indices whose logits are computed, in batch order
+  std::vector<int32_t> rowCandidates; // [logit rows]: candidates each row carries (0: dense logits)
   int64_t maxContext = 0;             // longest context in the step
   // Per sequence, what the attention kernel needs; block tables point into the StepBatch, which must outlive this.
   std::vector<AttentionSequence> attention;
