@@ -118,7 +118,7 @@ std::string CompletionExchange::apply(std::vector<ChoiceEvent> events) {
         choice.done = true;
         break;
       case SequenceEvent::Kind::kFailed:
-        failure_ = event.error;
+        failure_ = apiErrorFor(event.errorKind, event.error);
         choice.done = true;
         break;
     }
@@ -133,8 +133,8 @@ std::string CompletionExchange::apply(std::vector<ChoiceEvent> events) {
     for (const SampledToken& token : delta.tokens) offset += context_.tokenizer.tokenBytes(token.id).size();
     delta = ChoiceDelta{.index = delta.index, .textOffset = offset};
   }
-  if (!failure_.empty()) {
-    out += sse(ApiError{.status = 500, .message = failure_, .type = "server_error"}.toJson());
+  if (failure_) {
+    out += sse(failure_->toJson());
     for (Choice& choice : choices_) choice.done = true;
   }
   if (allDone()) {
@@ -152,9 +152,7 @@ kj::Promise<void> CompletionExchange::pump() {
     std::string text = apply(channel_->take());
     if (!request_.stream) {
       if (!allDone()) return pump();
-      if (!failure_.empty()) {
-        return sendError(response_, context_, {.status = 500, .message = failure_, .type = "server_error"});
-      }
+      if (failure_) return sendError(response_, context_, *failure_);
       std::vector<ChoiceDelta> choices;
       for (const Choice& choice : choices_) choices.push_back(choice.pending);
       return sendJson(response_, context_, 200,

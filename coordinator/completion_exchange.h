@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,7 +69,7 @@ class CompletionExchange {
   std::vector<uint64_t> ids_;
   std::vector<Choice> choices_;
   Usage usage_;
-  std::string failure_;  // set when a sequence failed
+  std::optional<ApiError> failure_;  // set when a sequence failed
   kj::Own<kj::AsyncOutputStream> stream_;
   std::string writing_;  // the SSE text being written (must outlive the write)
 };

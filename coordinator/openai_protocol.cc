@@ -158,6 +158,20 @@ json ApiError::toJson() const {
             {"code", code.empty() ? json(nullptr) : json(code)}}}};
 }
 
+ApiError apiErrorFor(ErrorKind kind, const std::string& message) {
+  switch (kind) {
+    case ErrorKind::kInvalidArgument:
+    case ErrorKind::kUnsupported: return {.status = 400, .message = message};
+    case ErrorKind::kDisconnected:
+      return {.status = 503, .message = message, .type = "server_unavailable_error", .code = "cluster_unavailable",
+              .retryAfterSeconds = 5};
+    case ErrorKind::kOverloaded:
+      return {.status = 503, .message = message, .type = "server_unavailable_error", .code = "unavailable",
+              .retryAfterSeconds = 1};
+    default: return {.status = 500, .message = message, .type = "server_error"};
+  }
+}
+
 std::string dumpJson(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 ApiRequest parseApiRequest(const std::string& body, ApiEndpoint endpoint, const Tokenizer& tokenizer,

@@ -12,6 +12,7 @@
 
 #include "coordinator/generation.h"
 #include "coordinator/sampler.h"
+#include "common/error.h"
 #include "model/tokenizer.h"
 
 namespace phx {
@@ -27,6 +28,11 @@ struct ApiError {
 
   nlohmann::json toJson() const;
 };
+
+// A request that failed while it ran, by the kind of its failure: the one mapping from error kinds to HTTP statuses
+// (the metrics' error types follow the same kinds, coordinator/server_metrics.cc). A disconnect or overload is
+// 503 with Retry-After (the cluster is recovering or stopping), a refused input 400, anything else 500.
+ApiError apiErrorFor(ErrorKind kind, const std::string& message);
 
 enum class ApiEndpoint { kCompletions, kChatCompletions };
 

@@ -234,7 +234,7 @@ bool Scheduler::executorUsable() {
                             " s (--recovery-timeout): " + lastFault_;
     for (auto& sequence : waiting_) {
       sequence->report.failure = ErrorKind::kDisconnected;
-      end(*sequence, {.kind = SequenceEvent::Kind::kFailed, .error = why});
+      end(*sequence, {.kind = SequenceEvent::Kind::kFailed, .error = why, .errorKind = ErrorKind::kDisconnected});
     }
     failAll(why, ErrorKind::kDisconnected);
     recoveringSince_.reset();
@@ -448,7 +448,7 @@ void Scheduler::failAll(const std::string& why, ErrorKind kind) {
   for (auto& sequence : running_) {
     if (sequence->ended) continue;
     sequence->report.failure = kind;
-    end(*sequence, {.kind = SequenceEvent::Kind::kFailed, .error = why});
+    end(*sequence, {.kind = SequenceEvent::Kind::kFailed, .error = why, .errorKind = kind});
   }
   retireEnded();
 }
@@ -473,9 +473,10 @@ void Scheduler::run(std::stop_token stop) {
   takeSubmissions();
   for (auto& sequence : waiting_) {
     if (!sequence->ended)
-      end(*sequence, {.kind = SequenceEvent::Kind::kFailed, .error = "the server is shutting down"});
+      end(*sequence, {.kind = SequenceEvent::Kind::kFailed, .error = "the server is shutting down",
+                      .errorKind = ErrorKind::kOverloaded});
   }
-  failAll("the server is shutting down");
+  failAll("the server is shutting down", ErrorKind::kOverloaded);
   retireEnded();
   publishStats();
 }

@@ -62,6 +62,7 @@ struct SequenceEvent {
   std::string text;            // text now safe to show (kToken; kFinished: whatever was held back)
   FinishReason finishReason = FinishReason::kLength;  // kFinished
   std::string error;           // kFailed: why (the engine or a worker failed)
+  ErrorKind errorKind = ErrorKind::kInternal;  // kFailed: what kind of failure (decides the HTTP status)
   int64_t promptTokens = 0;        // kFinished
   int64_t cachedPromptTokens = 0;  // kFinished: prompt tokens whose prefill the prefix cache saved
 };

@@ -1,6 +1,21 @@
 #include "coordinator/server_metrics.h"
 
 namespace phx {
+namespace {
+
+// The metric's type for a failed request's kind: the same kinds that chose its HTTP status (apiErrorFor).
+RequestErrorType requestErrorType(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kDisconnected: return RequestErrorType::kWorkerDisconnected;
+    case ErrorKind::kOverloaded: return RequestErrorType::kOverloaded;
+    case ErrorKind::kInvalidArgument:
+    case ErrorKind::kUnsupported: return RequestErrorType::kInvalidRequest;
+    default: return RequestErrorType::kInternal;
+  }
+}
+
+}  // namespace
+
 void attachMetrics(ServerOptions& options, CoordinatorMetrics& metrics, std::function<void()> afterStep) {
   options.hooks.onStep = [&metrics, afterStep](const StepReport& step) {
     metrics.onStep({.sequences = step.sequences, .tokens = step.decodeTokens + step.prefillTokens,
@@ -17,10 +32,7 @@ void attachMetrics(ServerOptions& options, CoordinatorMetrics& metrics, std::fun
                           .promptTokens = report.promptTokens,
                           .generationTokens = report.generatedTokens,
                           .e2eSeconds = report.e2eSeconds});
-    if (report.failed) {
-      metrics.onError(report.failure == ErrorKind::kDisconnected ? RequestErrorType::kWorkerDisconnected
-                                                                 : RequestErrorType::kInternal);
-    }
+    if (report.failed) metrics.onError(requestErrorType(report.failure));
   };
   // 5xx responses come from failed sequences, counted above; here the requests refused before they ran.
   options.onError = [&metrics](const ApiError& error) {
