@@ -16,6 +16,7 @@
 
 #include "coordinator/event_channel.h"
 #include "coordinator/openai_protocol.h"
+#include "coordinator/parse_thread.h"
 #include "coordinator/scheduler.h"
 
 namespace phx {
@@ -34,6 +35,7 @@ struct ServerContext {
   kj::HttpHeaderId cacheControl;
   std::atomic<uint64_t> requests{0};
   std::atomic<bool> draining{false};  // stopping: /health 503, new completions 503, running ones finish
+  ParseThread* parser = nullptr;      // parses and tokenizes request bodies off the event loop
 };
 
 kj::Promise<void> sendJson(kj::HttpService::Response& response, const ServerContext& context, int status,

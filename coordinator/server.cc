@@ -143,9 +143,15 @@ class ApiService final : public kj::HttpService {
   }
 
   kj::Promise<void> complete(ApiEndpoint endpoint, const kj::String& text, Response& response) {
+    return context_.parser->parse(std::string(text.begin(), text.size()), endpoint)
+        .then([this, &response](ParsedRequest parsed) -> kj::Promise<void> {
+          if (parsed.error) return sendError(response, context_, *parsed.error);
+          return start(std::move(*parsed.request), response);
+        });
+  }
+
+  kj::Promise<void> start(ApiRequest request, Response& response) {
     try {
-      ApiRequest request = parseApiRequest(std::string(text.begin(), text.size()), endpoint, context_.tokenizer,
-                                           context_.limits);
       auto exchange = kj::heap<CompletionExchange>(context_, std::move(request), response);
       auto hungUp = whenHungUp(timer_, connection_).exclusiveJoin(connection_.whenWriteDisconnected()).then(
           []() { kj::throwFatalException(KJ_EXCEPTION(DISCONNECTED, "the client hung up")); });
@@ -227,6 +233,8 @@ void runServer(StepExecutor& executor, const Tokenizer& tokenizer, const ModelCo
                    .stopTokenIds = options.stopTokenIds};
   if (limits.stopTokenIds.empty()) limits.stopTokenIds = {int32_t(config.eosTokenId)};
   ServerContext context{scheduler, tokenizer, options, limits, *headerTable, authorization, retryAfter, cacheControl};
+  ParseThread parser(tokenizer, context.limits);
+  context.parser = &parser;
 
   std::jthread steps([&scheduler](std::stop_token token) { scheduler.run(token); });
   {
