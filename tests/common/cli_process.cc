@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -61,6 +63,14 @@ ProcessResult runPhalanx(const std::vector<std::string>& args, bool interruptOnO
   result.err = slurp(errFile);
   std::filesystem::remove_all(scratch);
   return result;
+}
+
+nlohmann::json generateJson(const std::string& model, const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"generate", "--model", model, "--threads", "2", "--json"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const ProcessResult run = runPhalanx(args);
+  EXPECT_EQ(run.exitCode, 0) << run.err;
+  return nlohmann::json::parse(run.out, nullptr, /*allow_exceptions=*/false);
 }
 
 }  // namespace phx::testing

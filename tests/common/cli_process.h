@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -17,5 +18,8 @@ struct ProcessResult {
 
 // interruptOnOutput: send SIGINT as soon as stdout is non-empty (the first streamed text).
 ProcessResult runPhalanx(const std::vector<std::string>& args, bool interruptOnOutput = false);
+
+// `phalanx generate --model MODEL --threads 2 --json EXTRA...`: its JSON summary (a test failure when it fails).
+nlohmann::json generateJson(const std::string& model, const std::vector<std::string>& extra);
 
 }  // namespace phx::testing

@@ -9,14 +9,20 @@
 #include <stdexcept>
 
 namespace phx::testing {
-namespace {
 
-bool portFree(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+sockaddr_in loopbackAddress(int port) {
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   address.sin_port = htons(uint16_t(port));
+  return address;
+}
+
+namespace {
+
+bool portFree(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address = loopbackAddress(port);
   const bool free = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
   close(fd);
   return free;
@@ -27,9 +33,7 @@ bool portFree(int port) {
 int freePortRun(int count, const std::vector<int>& taken) {
   for (int attempt = 0; attempt < 100; ++attempt) {
     const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sockaddr_in address = loopbackAddress(0);
     socklen_t length = sizeof(address);
     bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
     getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);

@@ -23,13 +23,7 @@ using ::testing::HasSubstr;
 
 const std::string kTiny = std::string(PHX_TEST_DATA_DIR) + "/tiny";
 
-json generateJson(std::vector<std::string> extra) {
-  std::vector<std::string> args = {"generate", "--model", kTiny, "--threads", "2", "--json"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  const ProcessResult run = runPhalanx(args);
-  EXPECT_EQ(run.exitCode, 0) << run.err;
-  return json::parse(run.out);
-}
+json generateJson(const std::vector<std::string>& extra) { return testing::generateJson(kTiny, extra); }
 
 struct TopTwo {
   int32_t best = -1;

@@ -15,13 +15,7 @@ using nlohmann::json;
 
 const std::string kTiny = std::string(PHX_TEST_DATA_DIR) + "/tiny";
 
-json generateJson(std::vector<std::string> extra) {
-  std::vector<std::string> args = {"generate", "--model", kTiny, "--threads", "2", "--json"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  const ProcessResult run = runPhalanx(args);
-  EXPECT_EQ(run.exitCode, 0) << run.err;
-  return json::parse(run.out);
-}
+json generateJson(const std::vector<std::string>& extra) { return testing::generateJson(kTiny, extra); }
 
 // Two busy processes, one per core, for as long as this lives (ctest runs this test alone: RUN_SERIAL).
 class CoreBurners {

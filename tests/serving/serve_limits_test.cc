@@ -1,7 +1,5 @@
 // Resource limits of a real `phalanx serve` met with raw sockets: a body that trickles in past --body-timeout gets
 // 408, a connection beyond --max-connections gets 503 and is closed, and the server serves normally afterwards.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "tests/common/free_ports.h"
 #include "tests/serving/serve_process.h"
 
 namespace phx::testing {
@@ -18,10 +17,7 @@ namespace {
 
 int connectTo(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(uint16_t(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sockaddr_in address = loopbackAddress(port);
   EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
   timeval timeout{.tv_sec = 30, .tv_usec = 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
