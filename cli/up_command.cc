@@ -185,6 +185,89 @@ void waitForWorkerPorts(const ClusterLayout& layout, std::vector<std::unique_ptr
   }
 }
 
+// The coordinator's command line: the cluster's shape and the serving flags up was given.
+std::vector<std::string> coordinatorArguments(const ParsedArgs& args, const ClusterLayout& layout) {
+  std::string endpoints;
+  for (int w = 0; w < layout.workers; ++w) endpoints.append(w ? "," : "").append(layout.workerEndpoint(w));
+  std::vector<std::string> argv = {selfExecutable(), "coordinator", "--model", layout.model, "--tp",
+                                   args.str("tp"), "--pp", args.str("pp"), "--workers", endpoints,
+                                   "--host", args.str("host"), "--port", args.str("port"), "--threads",
+                                   std::to_string(layout.threads), "--kv-tokens", args.str("kv-tokens"),
+                                   "--dtype", args.str("dtype"), "--kv-dtype", args.str("kv-dtype")};
+  if (auto keyFile = args.optionalStr("api-key-file")) argv.insert(argv.end(), {"--api-key-file", *keyFile});
+  argv.insert(argv.end(), layout.secretFlag.begin(), layout.secretFlag.end());
+  if (auto extra = args.optionalStr("coordinator-args")) {
+    for (auto& word : splitWords(*extra)) argv.push_back(word);
+  }
+  return argv;
+}
+
+// The processes up watches, and what it does when one of them ends.
+struct Supervision {
+  Supervision(const ClusterLayout& layout, std::vector<std::string> coordinatorArgv, std::string host, int port,
+              bool restart)
+      : layout(layout), coordinatorArgv(std::move(coordinatorArgv)), host(std::move(host)), port(port),
+        restart(restart) {}
+
+  const ClusterLayout& layout;
+  std::vector<std::string> coordinatorArgv;
+  std::string host;
+  int port = 0;
+  bool restart = true;
+  std::vector<std::unique_ptr<ChildProcess>> workers;
+  std::unique_ptr<ChildProcess> coordinator;
+  Clock::time_point started = Clock::now();
+  Clock::time_point coordinatorStarted = Clock::now();
+  int coordinatorRestarts = 0;
+  bool ready = false;
+
+  // False: stop the cluster. Only a coordinator that was serving is restarted (one that dies while starting would
+  // die again); the new one re-attaches to the loaded workers.
+  bool watchCoordinator() {
+    auto how = coordinator->exited();
+    if (!how) return true;
+    if (!restart || !ready) {
+      std::fprintf(stderr, "up: the coordinator %s; stopping the cluster\n", how->c_str());
+      return false;
+    }
+    std::fprintf(stderr, "up: the coordinator %s; restarting it (it re-attaches to the loaded workers)\n",
+                 how->c_str());
+    coordinator = std::make_unique<ChildProcess>("coordinator", coordinatorArgv);
+    coordinatorStarted = Clock::now();
+    ++coordinatorRestarts;
+    ready = false;
+    return true;
+  }
+
+  // False: stop the cluster (a worker died and restarts are off).
+  bool watchWorkers() {
+    for (size_t w = 0; w < workers.size(); ++w) {
+      auto how = workers[w]->exited();
+      if (!how) continue;
+      std::fprintf(stderr, "up: %s %s\n", workers[w]->name().c_str(), how->c_str());
+      if (!restart) return false;
+      std::fprintf(stderr, "up: restarting %s; the coordinator reconnects to it\n", workers[w]->name().c_str());
+      workers[w] = layout.startWorker(int(w));
+    }
+    return true;
+  }
+
+  void watchHealth() {
+    if (ready || !healthy(host, port)) return;
+    ready = true;
+    if (coordinatorRestarts == 0) {
+      std::printf("up: cluster ready in %.1f s: http://%s:%d (try: phalanx generate --cluster %s:%d --prompt "
+                  "\"Hello\")\n",
+                  std::chrono::duration<double>(Clock::now() - started).count(), host.c_str(), port, host.c_str(),
+                  port);
+    } else {
+      std::printf("up: the restarted coordinator serves again after %.1f s\n",
+                  std::chrono::duration<double>(Clock::now() - coordinatorStarted).count());
+    }
+    std::fflush(stdout);
+  }
+};
+
 }  // namespace
 
 int upCommand(int argc, char** argv) {
@@ -207,9 +290,6 @@ int upCommand(int argc, char** argv) {
     readClusterSecret(*secret);  // a bad file fails before any process starts
     layout.secretFlag = {"--cluster-secret-file", std::filesystem::absolute(*secret).string()};
   }
-  const std::string host = args->str("host");
-  const int port = int(args->integer("port"));
-  const bool restart = !args->has("no-restart") && !layout.mpi;
 
   struct sigaction action = {};
   action.sa_handler = onStopSignal;
@@ -217,84 +297,31 @@ int upCommand(int argc, char** argv) {
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
 
-  const auto started = Clock::now();
-  std::vector<std::unique_ptr<ChildProcess>> workers;
+  Supervision cluster(layout, coordinatorArguments(*args, layout), args->str("host"), int(args->integer("port")),
+                      !args->has("no-restart") && !layout.mpi);
   if (layout.mpi) {
-    workers.push_back(layout.startMpiWorkers());
+    cluster.workers.push_back(layout.startMpiWorkers());
   } else {
-    for (int w = 0; w < layout.workers; ++w) workers.push_back(layout.startWorker(w));
+    for (int w = 0; w < layout.workers; ++w) cluster.workers.push_back(layout.startWorker(w));
   }
-  waitForWorkerPorts(layout, workers);
-
-  std::string endpoints;
-  for (int w = 0; w < layout.workers; ++w) endpoints += (w ? "," : "") + layout.workerEndpoint(w);
-  std::vector<std::string> coordinatorArgv = {selfExecutable(), "coordinator", "--model", layout.model, "--tp",
-                                              std::to_string(tp), "--pp", std::to_string(pp), "--workers", endpoints,
-                                              "--host", host, "--port", std::to_string(port), "--threads",
-                                              std::to_string(layout.threads), "--kv-tokens", args->str("kv-tokens"),
-                                              "--dtype", args->str("dtype"), "--kv-dtype", args->str("kv-dtype")};
-  if (auto keyFile = args->optionalStr("api-key-file")) {
-    coordinatorArgv.insert(coordinatorArgv.end(), {"--api-key-file", *keyFile});
-  }
-  coordinatorArgv.insert(coordinatorArgv.end(), layout.secretFlag.begin(), layout.secretFlag.end());
-  if (auto extra = args->optionalStr("coordinator-args")) {
-    for (auto& word : splitWords(*extra)) coordinatorArgv.push_back(word);
-  }
-  auto coordinator = std::make_unique<ChildProcess>("coordinator", coordinatorArgv);
-  auto coordinatorStarted = Clock::now();
-  int coordinatorRestarts = 0;
-
+  waitForWorkerPorts(layout, cluster.workers);
+  cluster.coordinator = std::make_unique<ChildProcess>("coordinator", cluster.coordinatorArgv);
+  cluster.coordinatorStarted = Clock::now();
   std::fprintf(stderr, "up: %d worker(s) (tp %lld x pp %lld, %s), coordinator on %s:%d; loading %s\n",
-               layout.workers, (long long)tp, (long long)pp, layout.mpi ? "MPI" : "UCX", host.c_str(), port,
-               layout.model.c_str());
-  bool ready = false;
+               layout.workers, (long long)tp, (long long)pp, layout.mpi ? "MPI" : "UCX", cluster.host.c_str(),
+               cluster.port, layout.model.c_str());
   int exitCode = 0;
   while (!stopRequested.load()) {
-    if (auto how = coordinator->exited()) {
-      // One that dies while starting would die again: only a coordinator that was serving is restarted.
-      if (!restart || !ready) {
-        std::fprintf(stderr, "up: the coordinator %s; stopping the cluster\n", how->c_str());
-        exitCode = 1;
-        break;
-      }
-      std::fprintf(stderr, "up: the coordinator %s; restarting it (it re-attaches to the loaded workers)\n",
-                   how->c_str());
-      coordinator = std::make_unique<ChildProcess>("coordinator", coordinatorArgv);
-      coordinatorStarted = Clock::now();
-      ++coordinatorRestarts;
-      ready = false;
-      continue;
+    if (!cluster.watchCoordinator() || !cluster.watchWorkers()) {
+      exitCode = 1;
+      break;
     }
-    for (size_t w = 0; w < workers.size(); ++w) {
-      auto how = workers[w]->exited();
-      if (!how) continue;
-      std::fprintf(stderr, "up: %s %s\n", workers[w]->name().c_str(), how->c_str());
-      if (!restart) {
-        stopRequested.store(true);
-        exitCode = 1;
-        break;
-      }
-      std::fprintf(stderr, "up: restarting %s; the coordinator reconnects to it\n", workers[w]->name().c_str());
-      workers[w] = layout.startWorker(int(w));
-    }
-    if (!ready && healthy(host, port)) {
-      ready = true;
-      if (coordinatorRestarts == 0) {
-        std::printf("up: cluster ready in %.1f s: http://%s:%d (try: phalanx generate --cluster %s:%d --prompt "
-                    "\"Hello\")\n",
-                    std::chrono::duration<double>(Clock::now() - started).count(), host.c_str(), port, host.c_str(),
-                    port);
-      } else {
-        std::printf("up: the restarted coordinator serves again after %.1f s\n",
-                    std::chrono::duration<double>(Clock::now() - coordinatorStarted).count());
-      }
-      std::fflush(stdout);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(ready ? 200 : 100));
+    cluster.watchHealth();
+    std::this_thread::sleep_for(std::chrono::milliseconds(cluster.ready ? 200 : 100));
   }
   std::fprintf(stderr, "up: stopping the coordinator and %d worker(s)\n", layout.workers);
-  coordinator->stop(std::chrono::seconds(45));  // it drains first (--drain-timeout, 30 s by default)
-  for (auto& worker : workers) worker->stop();
+  cluster.coordinator->stop(std::chrono::seconds(45));  // it drains first (--drain-timeout, 30 s by default)
+  for (auto& worker : cluster.workers) worker->stop();
   return exitCode;
 }
 
