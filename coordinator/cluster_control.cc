@@ -104,9 +104,12 @@ void ClusterExecutor::Control::threadMain() {
 
 template <typename Func>
 void ClusterExecutor::Control::call(Func&& func) {
-  executor_->executeSync([this] { raised_.reset(); });
   try {
-    executor_->executeSync(kj::fwd<Func>(func));
+    // The reset and the call in one turn of the loop: no other task's error can slip in between.
+    executor_->executeSync([this, &func] {
+      raised_.reset();
+      return func();
+    });
   } catch (const kj::Exception& e) {
     std::optional<Error> error;
     executor_->executeSync([&] { error = toError(e); });

@@ -31,8 +31,8 @@ kj::Promise<void> ClusterExecutor::Control::connectWithRetry(Link& link, kj::Tim
 }
 
 kj::Promise<void> ClusterExecutor::Control::connectAndHello(Link& link) {
-  return withTimeout(openConnection(link).then([this, &link] { return greet(link); }),
-                     toKj(options.connectTimeout), link.name() + " cannot connect: no hello reply");
+  return withTimeout(openConnection(link).then([this, &link] { return greet(link); }), toKj(options.connectTimeout),
+                     link.name() + " cannot connect: no hello reply");
 }
 
 kj::Promise<void> ClusterExecutor::Control::openConnection(Link& link) {
@@ -78,10 +78,11 @@ kj::Promise<void> ClusterExecutor::Control::greet(Link& link) {
         link.defaultCompute = decodeMatmulCompute(hello.getCompute());
         if (hello.getAuthRequired() != options.clusterSecret.has_value()) {
           // Both ways: a coordinator with a secret must not drive a worker that cannot prove it holds the secret.
-          return raise(Error(ErrorKind::kPermissionDenied,
-                             link.name() + (options.clusterSecret ? " has no cluster secret, this coordinator has one"
-                                                                  : " requires a cluster secret "
-                                                                    "(--cluster-secret-file), this coordinator has none")));
+          return raise(
+              Error(ErrorKind::kPermissionDenied,
+                    link.name() + (options.clusterSecret ? " has no cluster secret, this coordinator has one"
+                                                         : " requires a cluster secret "
+                                                           "(--cluster-secret-file), this coordinator has none")));
         }
         if (!options.clusterSecret) return kj::READY_NOW;
         return authenticate(link, bytesOf(hello.getChallenge()));
@@ -96,8 +97,8 @@ kj::Promise<void> ClusterExecutor::Control::authenticate(Link& link, std::vector
   request.setClientNonce(dataOf(nonce));
   request.setProof(dataOf(authProof(secret, AuthRole::kCoordinator, challenge, nonce, options.epoch)));
   return request.send().then(
-      [this, &link, challenge = kj::mv(challenge), nonce = kj::mv(nonce)](
-          capnp::Response<proto::Worker::AuthenticateResults> reply) -> kj::Promise<void> {
+      [this, &link, challenge = kj::mv(challenge),
+       nonce = kj::mv(nonce)](capnp::Response<proto::Worker::AuthenticateResults> reply) -> kj::Promise<void> {
         if (reply.hasFailure()) return workerFailure(link, "refused authentication", reply.getFailure());
         const auto expected = authProof(*options.clusterSecret, AuthRole::kWorker, nonce, challenge, options.epoch);
         if (!proofMatches(bytesOf(reply.getProof()), expected)) {
@@ -115,7 +116,8 @@ void ClusterExecutor::Control::chooseCompute() {
     chosen = *options.compute;
   } else {
     const auto first = links_.front().defaultCompute;
-    const bool agree = std::all_of(links_.begin(), links_.end(), [&](const Link& l) { return l.defaultCompute == first; });
+    const bool agree =
+        std::all_of(links_.begin(), links_.end(), [&](const Link& l) { return l.defaultCompute == first; });
     if (agree && first) chosen = *first;
   }
   if (compute_.exchange(int(chosen)) != int(chosen) || kvEpoch == 0) {

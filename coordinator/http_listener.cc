@@ -19,9 +19,8 @@ kj::Promise<void> HttpListener::run() {
           refuse(kj::mv(stream));
         } else {
           ++open_;
-          connections_.add(server_.listenHttp(kj::mv(stream)).then([this] { --open_; }, [this](kj::Exception&&) {
-            --open_;
-          }));
+          connections_.add(
+              server_.listenHttp(kj::mv(stream)).then([this] { --open_; }, [this](kj::Exception&&) { --open_; }));
         }
         return run();
       },

@@ -17,8 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     capnp::FlatArrayMessageReader reader(kj::arrayPtr(words.data(), size / sizeof(capnp::word)));
     const phx::StepBatch batch = phx::decodeStepBatch(reader.getRoot<phx::proto::StepBatch>());
-    phx::layoutStep(batch, {.vocabSize = 100352, .blockSize = 16, .numBlocks = 256, .maxPositions = 16384,
-                            .maxStepTokens = 512});
+    phx::layoutStep(
+        batch, {.vocabSize = 100352, .blockSize = 16, .numBlocks = 256, .maxPositions = 16384, .maxStepTokens = 512});
   } catch (const phx::Error&) {
   } catch (const kj::Exception&) {  // a malformed message: what the RPC layer turns into a failed call
   }

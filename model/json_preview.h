@@ -13,7 +13,8 @@ inline std::string jsonPreview(const nlohmann::json& value) {
   if (value.is_object()) return "an object with " + std::to_string(value.size()) + " fields";
   if (value.is_string()) {
     const std::string& text = value.get_ref<const std::string&>();
-    if (text.size() > 60) return nlohmann::json(text.substr(0, 60)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "...";
+    if (text.size() > 60)
+      return nlohmann::json(text.substr(0, 60)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "...";
   }
   return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

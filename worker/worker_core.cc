@@ -100,9 +100,8 @@ kj::Promise<void> WorkerCore::loadShard(LoadShardContext context) {
   kj::Maybe<proto::LoadProgress::Client> progress;
   if (params.hasProgress()) progress = params.getProgress();
   setState(proto::WorkerState::LOADING, "");
-  auto loading = compute_.run<ShardLoadReport>([this, request = std::move(request)]() mutable {
-    return engine_.load(request);
-  });
+  auto loading =
+      compute_.run<ShardLoadReport>([this, request = std::move(request)]() mutable { return engine_.load(request); });
   auto reporting = reportProgress(box, progress, 0).then([]() -> kj::Promise<JobOutcome<ShardLoadReport>> {
     return kj::NEVER_DONE;
   });
@@ -219,7 +218,7 @@ void WorkerCore::setState(proto::WorkerState state, const std::string& error) {
 }
 
 kj::Promise<void> WorkerCore::sendProgress(ProgressBox& box, kj::Maybe<proto::LoadProgress::Client>& progress) {
-  KJ_IF_MAYBE(client, progress) {
+  KJ_IF_MAYBE (client, progress) {
     auto request = client->progressRequest();
     {
       std::lock_guard lock(box.mutex);

@@ -24,7 +24,8 @@ class WorkerCore : private kj::TaskSet::ErrorHandler {
   template <typename Params, typename Results>
   using Context = capnp::CallContext<Params, Results>;
   using LoadShardContext = Context<proto::Worker::LoadShardParams, proto::Worker::LoadShardResults>;
-  using DataPlaneAddressContext = Context<proto::Worker::DataPlaneAddressParams, proto::Worker::DataPlaneAddressResults>;
+  using DataPlaneAddressContext =
+      Context<proto::Worker::DataPlaneAddressParams, proto::Worker::DataPlaneAddressResults>;
   using ConnectPeersContext = Context<proto::Worker::ConnectPeersParams, proto::Worker::ConnectPeersResults>;
   using StepContext = Context<proto::Worker::StepParams, proto::Worker::StepResults>;
   WorkerCore(const WorkerServerOptions& options, int worldRank, ComputeThread& compute, kj::Timer& timer,

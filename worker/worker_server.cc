@@ -18,9 +18,7 @@
 namespace phx {
 namespace {
 
-bool isLoopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
+bool isLoopback(const std::string& host) { return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0; }
 
 // Accepts control connections, each with its own session over the shared core, up to maxConnections at once.
 // A failed accept (out of file descriptors) waits and tries again rather than ending the listener.

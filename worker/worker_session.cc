@@ -19,8 +19,9 @@ std::optional<Error> WorkerSession::refusal(const char* method) const {
   if (!greeted_) return Error(ErrorKind::kPermissionDenied, call + "call hello first");
   if (!authenticated_) {
     return Error(ErrorKind::kPermissionDenied,
-                 call + "not authenticated: this worker has a cluster secret (--cluster-secret-file); authenticate "
-                        "with the same secret first");
+                 call +
+                     "not authenticated: this worker has a cluster secret (--cluster-secret-file); authenticate "
+                     "with the same secret first");
   }
   if (epoch_ < core_.acceptedEpoch()) {
     return Error(ErrorKind::kPermissionDenied, call + "fenced: this connection's coordinator (epoch " +
@@ -79,9 +80,9 @@ kj::Promise<void> WorkerSession::authenticate(AuthenticateContext context) {
   const std::vector<uint8_t> challenge = std::move(challenge_);
   challenge_.clear();  // one attempt per challenge: a guess needs a new hello
   if (!valid) {
-    encodeFailure(Error(ErrorKind::kPermissionDenied,
-                        "authenticate: the proof does not match this worker's cluster secret"),
-                  results.initFailure());
+    encodeFailure(
+        Error(ErrorKind::kPermissionDenied, "authenticate: the proof does not match this worker's cluster secret"),
+        results.initFailure());
     return kj::READY_NOW;
   }
   authenticated_ = true;
@@ -90,10 +91,10 @@ kj::Promise<void> WorkerSession::authenticate(AuthenticateContext context) {
   return kj::READY_NOW;
 }
 
-#define PHX_ADMIT(method)                                                 \
-  if (auto refused = refusal(method)) {                                   \
-    encodeFailure(*refused, context.getResults().initFailure());          \
-    return kj::READY_NOW;                                                 \
+#define PHX_ADMIT(method)                                        \
+  if (auto refused = refusal(method)) {                          \
+    encodeFailure(*refused, context.getResults().initFailure()); \
+    return kj::READY_NOW;                                        \
   }
 
 kj::Promise<void> WorkerSession::loadShard(LoadShardContext context) {

@@ -51,12 +51,15 @@ class ScriptedWorkerImpl final : public proto::Worker::Server {
       case StepScript::kInternalFailure:
         encodeFailure(Error(ErrorKind::kInternal, "simulated kernel bug"), context.getResults().initFailure());
         return kj::READY_NOW;
-      case StepScript::kForeignIds: output.candidates[0].ids[1] = 200000; break;
+      case StepScript::kForeignIds:
+        output.candidates[0].ids[1] = 200000;
+        break;
       case StepScript::kTooManyRows:
         output.rows = 2;
         output.candidates.push_back(output.candidates[0]);
         break;
-      case StepScript::kValid: break;
+      case StepScript::kValid:
+        break;
     }
     encodeStepOutput(output, context.getResults().initOutput());
     return kj::READY_NOW;

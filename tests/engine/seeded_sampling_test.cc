@@ -1,9 +1,9 @@
 // Seeded sampling through `phalanx generate` is the same in every process, also when both cores are busy.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "tests/common/cli_process.h"
@@ -42,8 +42,8 @@ class CoreBurners {
 // Issue 11, case 3: the compute path was chosen by a 5 ms timing race, which flipped under load and changed the
 // logits between two runs of one seed. It now comes from the CPU's identity: 20 runs with both cores busy agree.
 TEST(SeededSamplingTest, IsReproducibleAcrossProcessesUnderLoad) {
-  const std::vector<std::string> args = {"--prompt", "Once upon a time", "--max-tokens", "6", "--temperature", "0.8",
-                                         "--top-p", "0.9", "--seed", "42"};
+  const std::vector<std::string> args = {"--prompt", "Once upon a time", "--max-tokens", "6",      "--temperature",
+                                         "0.8",      "--top-p",          "0.9",          "--seed", "42"};
   const json first = generateJson(args)["tokens"];
   CoreBurners burners;
   for (int run = 0; run < 20; ++run) EXPECT_EQ(generateJson(args)["tokens"], first) << "run " << run;

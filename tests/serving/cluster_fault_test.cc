@@ -2,9 +2,8 @@
 // cases of issue 11: a restarted worker's KV is never handed out again by the prefix cache (the tokens stay the
 // fault-free ones), and streams in flight when a worker is killed or stopped pause, are replayed and finish with
 // exactly the tokens a fault-free run gives, counted in phalanx_request_replays_total.
-#include <signal.h>
-
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
 #include <functional>
@@ -49,9 +48,9 @@ class ClusterFaultTest : public ::testing::Test {
     std::vector<std::thread> clients;
     for (int c = 0; c < count; ++c) {
       clients.emplace_back([&, c] {
-        replies[size_t(c)] = cluster_->http("POST", "/v1/completions",
-                                            streamRequest("Story number " + std::to_string(c), tokens),
-                                            {"-N", "--max-time", "600"});
+        replies[size_t(c)] =
+            cluster_->http("POST", "/v1/completions", streamRequest("Story number " + std::to_string(c), tokens),
+                           {"-N", "--max-time", "600"});
       });
     }
     if (during) {

@@ -15,8 +15,11 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 std::string request(int maxTokens, bool stream) {
-  return json{{"prompt", "Once upon a time"}, {"max_tokens", maxTokens}, {"ignore_eos", true},
-              {"temperature", 0}, {"stream", stream}}
+  return json{{"prompt", "Once upon a time"},
+              {"max_tokens", maxTokens},
+              {"ignore_eos", true},
+              {"temperature", 0},
+              {"stream", stream}}
       .dump();
 }
 

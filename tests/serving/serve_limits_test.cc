@@ -1,9 +1,8 @@
 // Resource limits of a real `phalanx serve` met with raw sockets: a body that trickles in past --body-timeout gets
 // 408, a connection beyond --max-connections gets 503 and is closed, and the server serves normally afterwards.
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <string>

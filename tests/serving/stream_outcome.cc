@@ -44,8 +44,12 @@ StreamOutcome readStream(const HttpResult& reply) {
 }
 
 std::string streamRequest(const std::string& prompt, int maxTokens) {
-  return json{{"prompt", prompt},       {"max_tokens", maxTokens}, {"ignore_eos", true},
-              {"temperature", 0},       {"stream", true},          {"return_token_ids", true},
+  return json{{"prompt", prompt},
+              {"max_tokens", maxTokens},
+              {"ignore_eos", true},
+              {"temperature", 0},
+              {"stream", true},
+              {"return_token_ids", true},
               {"stream_options", {{"include_usage", true}}}}
       .dump();
 }
