@@ -24,8 +24,8 @@ class CoreBurners {
     for (int i = 0; i < 2; ++i) {
       const pid_t pid = fork();
       if (pid == 0) {
-        for (volatile uint64_t spin = 0;; spin = spin + 1) {
-        }
+        volatile uint64_t spin = 0;
+        for (;;) spin = spin + 1;  // volatile: the loop is not optimised away
       }
       pids_.push_back(pid);
     }

@@ -26,7 +26,9 @@ class ClusterFaultTest : public ::testing::Test {
  protected:
   void SetUp() override { cluster_ = std::make_unique<ClusterProcess>(2, kvTokens(), smallModelDir()); }
   void TearDown() override {
-    if (cluster_) EXPECT_EQ(cluster_->stop(), 0) << cluster_->stderrText();
+    if (cluster_) {
+      EXPECT_EQ(cluster_->stop(), 0) << cluster_->stderrText();
+    }
   }
   static std::vector<std::string> kvTokens() { return {"--kv-tokens", "4096"}; }
 
