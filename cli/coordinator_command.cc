@@ -43,7 +43,10 @@ ArgParser parser() {
               "how every worker multiplies BF16 weights: bf16dot, f32fma or auto (the workers' CPU table choice when "
               "they agree, else f32fma)", "auto")
       .option("recovery-timeout", "S", "seconds requests wait for a faulted cluster before they fail", "60")
-      .option("cluster-secret-file", "FILE", "the workers' cluster secret: authenticate to each (both ways)");
+      .option("cluster-secret-file", "FILE", "the workers' cluster secret: authenticate to each (both ways)")
+      .option("tls-cert", "FILE", "PEM client certificate for mutual TLS to the workers (with --tls-key, --tls-ca)")
+      .option("tls-key", "FILE", "PEM private key of --tls-cert")
+      .option("tls-ca", "FILE", "PEM CA that must have signed every worker's certificate (naming its --workers host)");
   addServerFlags(p, 8000);
   return p;
 }
@@ -86,6 +89,7 @@ int coordinatorCommand(int argc, char** argv) {
   options.threadsPerWorker = int(args.integer("threads"));
   options.maxStepTokens = serverOptions.maxBatchTokens;
   if (auto file = args.optionalStr("cluster-secret-file")) options.clusterSecret = readClusterSecret(*file);
+  options.tls = controlTlsFiles(args.optionalStr("tls-cert"), args.optionalStr("tls-key"), args.optionalStr("tls-ca"));
   if (const std::string compute = args.str("compute"); compute != "auto") {
     options.compute = parseMatmulCompute(compute);
     if (!options.compute) throwInvalidArgument("--compute must be bf16dot, f32fma or auto, got '" + compute + "'");

@@ -39,7 +39,10 @@ ArgParser parser() {
               "the cluster secret (at least 16 bytes): coordinators must prove it; without it any client that "
               "reaches the port may drive this worker")
       .option("model-root", "DIR", "load checkpoints only from under this directory (default: the working directory)")
-      .option("drain-timeout", "S", "on SIGTERM: seconds the running step or load gets to finish", "30");
+      .option("drain-timeout", "S", "on SIGTERM: seconds the running step or load gets to finish", "30")
+      .option("tls-cert", "FILE", "PEM certificate for mutual TLS on the control plane (with --tls-key, --tls-ca)")
+      .option("tls-key", "FILE", "PEM private key of --tls-cert")
+      .option("tls-ca", "FILE", "PEM CA that must have signed the coordinator's client certificate");
   return p;
 }
 
@@ -76,6 +79,7 @@ int workerCommand(int argc, char** argv) {
   options.transport = parseDataTransport(args->str("transport"));
   options.weightType = parseWeightDtype(args->str("dtype"));
   if (auto file = args->optionalStr("cluster-secret-file")) options.clusterSecret = readClusterSecret(*file);
+  options.tls = controlTlsFiles(args->optionalStr("tls-cert"), args->optionalStr("tls-key"), args->optionalStr("tls-ca"));
   const double drainSeconds = args->number("drain-timeout");
   if (!(drainSeconds >= 0)) throwInvalidArgument("--drain-timeout must be a non-negative number of seconds");
   options.drainTimeout = std::chrono::milliseconds(int64_t(drainSeconds * 1000));

@@ -72,6 +72,7 @@ ClusterExecutor::Control::Control(ClusterExecutorOptions opts) : options(std::mo
     link.port = unsigned(port);
     link.report.endpoint = link.endpoint;
   }
+  if (options.tls) tls_ = std::make_unique<ControlTls>(*options.tls, ControlTls::Side::kCoordinator);
   thread_ = std::thread([this] { threadMain(); });
   std::unique_lock lock(startMutex_);
   started_.wait(lock, [this] { return executor_ != nullptr; });

@@ -97,6 +97,7 @@ struct ClusterExecutor::Control {
   Error toError(const kj::Exception& e) const;
 
   std::vector<Link> links_;
+  std::unique_ptr<ControlTls> tls_;
   std::optional<Error> raised_;
   std::atomic<int> compute_{int(MatmulCompute::kF32Fma)};
   std::string lastFailure_;

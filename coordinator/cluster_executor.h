@@ -23,6 +23,7 @@
 #include "kernels/kv_cache.h"
 #include "kernels/packed_weight.h"
 #include "partition/shard_plan.h"
+#include "rpc/control_tls.h"
 #include "rpc/step.h"
 
 namespace phx {
@@ -42,6 +43,7 @@ struct ClusterExecutorOptions {
   // f32fma (which every worker can run). One value for the whole cluster: a TP group must not mix them.
   std::optional<MatmulCompute> compute;
   std::optional<std::string> clusterSecret;  // set: authenticate to every worker (and have it prove the same)
+  std::optional<ControlTlsFiles> tls;         // set: mutual TLS to every worker (its certificate names its host)
   uint64_t epoch = 0;  // this coordinator's fencing epoch; 0: its start time in nanoseconds since the Unix epoch
   std::chrono::milliseconds connectTimeout{10000};   // connect + hello, retried while refused
   std::chrono::milliseconds loadTimeout{900000};     // loadShard

@@ -39,6 +39,15 @@ kj::Promise<void> ClusterExecutor::Control::openConnection(Link& link) {
   return io_->provider->getNetwork()
       .parseAddress(link.host, link.port)
       .then([](kj::Own<kj::NetworkAddress> address) { return address->connect().attach(kj::mv(address)); })
+      .then([this, &link](kj::Own<kj::AsyncIoStream> stream) -> kj::Promise<kj::Own<kj::AsyncIoStream>> {
+        // The worker's certificate must name the host dialled; a failed handshake is a refusal, not an absence.
+        if (!tls_) return kj::mv(stream);
+        return tls_->context().wrapClient(kj::mv(stream), link.host).catch_(
+            [this, &link](kj::Exception&& e) -> kj::Promise<kj::Own<kj::AsyncIoStream>> {
+              return raise(Error(ErrorKind::kPermissionDenied,
+                                 link.name() + ": the TLS handshake failed: " + e.getDescription().cStr()));
+            });
+      })
       .then(
           [this, &link](kj::Own<kj::AsyncIoStream> stream) {
             link.stream = kj::mv(stream);

@@ -87,14 +87,19 @@ void serveWorker(const WorkerServerOptions& options) {
                                     e.getDescription().cStr());
   }
   core.boundPort = listener->getPort();
+  std::unique_ptr<ControlTls> tls;
+  if (options.tls) {
+    tls = std::make_unique<ControlTls>(*options.tls, ControlTls::Side::kWorker, &io.provider->getTimer());
+    listener = tls->context().wrapPort(kj::mv(listener));
+  }
   if (!options.clusterSecret && !isLoopback(options.host)) {
     std::fprintf(stderr,
                  "phalanx worker: WARNING: listening on %s without a cluster secret: anyone who reaches this port "
                  "can drive this worker. Pass --cluster-secret-file (docs/security.md).\n",
                  options.host.c_str());
   }
-  std::printf("phalanx worker listening on %s:%u (transport %s, pid %d)\n", options.host.c_str(), core.boundPort,
-              dataTransportName(options.transport), int(getpid()));
+  std::printf("phalanx worker listening on %s:%u (transport %s, pid %d%s)\n", options.host.c_str(), core.boundPort,
+              dataTransportName(options.transport), int(getpid()), tls ? ", mutual TLS" : "");
   std::fflush(stdout);
 
   {

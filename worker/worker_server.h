@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "rpc/control_tls.h"
 #include "worker/worker_engine.h"
 
 namespace phx {
@@ -25,6 +26,7 @@ struct WorkerServerOptions {
   std::filesystem::path modelRoot = std::filesystem::current_path();  // loadShard refuses directories outside it
   int maxConnections = 64;  // control connections at once; more are closed on accept
   std::chrono::milliseconds drainTimeout{30000};  // on SIGTERM: the running job gets this long to finish
+  std::optional<ControlTlsFiles> tls;  // set: mutual TLS on every control connection (rpc/control_tls.h)
 };
 
 // Serves until SIGTERM or SIGINT (or a shutdown() call), lets the running step or load finish (drainTimeout), then
