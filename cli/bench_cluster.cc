@@ -245,6 +245,7 @@ int benchClusterCommand(int argc, char** argv) {
     std::fprintf(stderr, "\n");
   }
   const auto reports = cluster->loadReports();
+  const MatmulCompute compute = cluster->compute();
   cluster.reset();
   local.reset();
   started.reset();
@@ -271,7 +272,7 @@ int benchClusterCommand(int argc, char** argv) {
                  localRate);
     std::fprintf(table, "%-28s %9.1f%%\n", "cluster / one process", 100 * clusterRate / localRate);
   }
-  std::fprintf(table, "every worker multiplies BF16 weights with %s\n", matmulComputeName(cluster->compute()));
+  std::fprintf(table, "every worker multiplies BF16 weights with %s\n", matmulComputeName(compute));
   std::fprintf(table,
                "step time (mean over ranks, share of wall): compute %.1f%%, communication %.1f%%, wait %.1f%%, "
                "coordinator %.1f%%; %.3f ms a step\n",
@@ -302,7 +303,7 @@ int benchClusterCommand(int argc, char** argv) {
                           {"reps", reps},
                           {"dtype", weightTypeName(weightType)},
                           {"kv_dtype", kvTypeName(kvType)},
-                          {"matmul_compute", matmulComputeName(cluster->compute())},
+                          {"matmul_compute", matmulComputeName(compute)},
                           {"read_bandwidth_gb_s", bandwidthBytesPerSecond / 1e9},
                           {"decode_bytes_per_step", bytesPerStep},
                           {"roofline_tokens_per_second", roofline},
