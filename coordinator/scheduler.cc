@@ -219,13 +219,14 @@ void Scheduler::forgetKv() {
 }
 
 // A new KV epoch forgets everything cached; an executor that is not ready leaves the queue waiting, up to the
-// recovery timeout, after which every sequence fails.
+// recovery timeout after the first failed step (cleared by the next step that succeeds), after which every
+// sequence fails.
 bool Scheduler::executorUsable() {
   if (const uint64_t epoch = executor_.kvEpoch(); epoch != kvEpoch_) {
     forgetKv();
     kvEpoch_ = epoch;
   }
-  if (executor_.ready() && !recoveringSince_) return true;
+  if (executor_.ready()) return true;
   const auto now = Clock::now();
   if (!recoveringSince_) recoveringSince_ = now;
   if (now - *recoveringSince_ > options_.recoveryTimeout) {
@@ -238,10 +239,8 @@ bool Scheduler::executorUsable() {
     }
     failAll(why, ErrorKind::kDisconnected);
     recoveringSince_.reset();
-    return false;
   }
-  if (!executor_.ready()) return false;
-  return true;  // ready again: try a step; recoveringSince_ is cleared once one succeeds
+  return false;
 }
 
 // Each sequence whose next step computes its last token needs the block that token lands in. When the pool is
