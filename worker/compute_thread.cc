@@ -26,6 +26,11 @@ bool ComputeThread::busy() {
   return busy_;
 }
 
+bool ComputeThread::pending() {
+  std::lock_guard lock(mutex_);
+  return busy_ || !jobs_.empty();
+}
+
 void ComputeThread::post(kj::Function<void()> job) {
   {
     std::lock_guard lock(mutex_);

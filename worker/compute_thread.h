@@ -42,6 +42,8 @@ class ComputeThread {
 
   // A job is running now.
   bool busy();
+  // A job is running or waiting to run.
+  bool pending();
 
   // Call on the event loop thread: runs job() on the compute thread; the promise resolves on this thread.
   template <typename T>

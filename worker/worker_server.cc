@@ -44,13 +44,23 @@ class ControlListener final : private kj::TaskSet::ErrorHandler {
   }
 
  private:
+  // One connection's parts, torn down in reverse order of their making: the RPC system before the network it
+  // speaks over, the network before the stream.
+  struct Connection {
+    Connection(kj::Own<kj::AsyncIoStream> socket, WorkerCore& core)
+        : stream(kj::mv(socket)),
+          network(*stream, capnp::rpc::twoparty::Side::SERVER),
+          rpc(capnp::makeRpcServer(network, capnp::Capability::Client(kj::heap<WorkerSession>(core)))) {}
+    kj::Own<kj::AsyncIoStream> stream;
+    capnp::TwoPartyVatNetwork network;
+    capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
+  };
+
   void serve(kj::Own<kj::AsyncIoStream> stream) {
-    auto network = kj::heap<capnp::TwoPartyVatNetwork>(*stream, capnp::rpc::twoparty::Side::SERVER);
-    auto rpc = kj::heap<capnp::RpcSystem<capnp::rpc::twoparty::VatId>>(
-        capnp::makeRpcServer(*network, capnp::Capability::Client(kj::heap<WorkerSession>(core_))));
+    auto connection = kj::heap<Connection>(kj::mv(stream), core_);
+    auto closed = connection->network.onDisconnect();
     ++open_;
-    auto closed = network->onDisconnect();
-    connections_.add(closed.attach(kj::mv(rpc), kj::mv(network), kj::mv(stream)).then([this] { --open_; }));
+    connections_.add(closed.attach(kj::mv(connection)).then([this] { --open_; }));
   }
   void taskFailed(kj::Exception&&) override { --open_; }
 
@@ -107,11 +117,12 @@ void serveWorker(const WorkerServerOptions& options) {
     auto signalled = io.unixEventPort.onSignal(SIGTERM).ignoreResult().exclusiveJoin(
         io.unixEventPort.onSignal(SIGINT).ignoreResult());
     control.run().exclusiveJoin(kj::mv(signalled)).exclusiveJoin(kj::mv(stop.promise)).wait(io.waitScope);
-    // Drain: no new connections; the step (or load) in progress finishes and its reply goes out on the open ones,
-    // up to the drain timeout.
+    // Drain: no new connections; the steps (or load) in progress or queued finish and their replies go out on the
+    // open ones, up to the drain timeout.
     auto& timer = io.provider->getTimer();
     const auto deadline = timer.now() + options.drainTimeout.count() * kj::MILLISECONDS;
-    while (compute.busy() && timer.now() < deadline) timer.afterDelay(20 * kj::MILLISECONDS).wait(io.waitScope);
+    timer.afterDelay(100 * kj::MILLISECONDS).wait(io.waitScope);  // calls already on the wire are dispatched
+    while (compute.pending() && timer.now() < deadline) timer.afterDelay(20 * kj::MILLISECONDS).wait(io.waitScope);
     timer.afterDelay(50 * kj::MILLISECONDS).wait(io.waitScope);  // the last reply reaches the coordinator
     std::fprintf(stderr, "phalanx worker on port %u: stopping\n", core.boundPort);
     if (compute.busy()) {

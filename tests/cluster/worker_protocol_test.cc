@@ -1,10 +1,15 @@
 // The control plane of one real `phalanx worker` as a client sees it: a client speaking another protocol version is
 // refused naming both versions; calls out of order (a step before any shard is loaded) fail with a clear error
-// whose kind arrives as the schema's enum; health answers at any time; a bad --listen is refused by the command line.
+// whose kind arrives as the schema's enum; health answers at any time; SIGTERM lets the running step finish; a bad
+// --listen is refused by the command line.
 #include <capnp/ez-rpc.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
+#include <thread>
 
 #include "model/checkpoint.h"
 #include "partition/rank_shard.h"
@@ -21,6 +26,7 @@ class WorkerProtocolTest : public ::testing::Test {
       : workers_(1), client_(std::make_unique<capnp::EzRpcClient>(workers_.endpoints()[0])) {}
   proto::Worker::Client worker() { return client_->getMain<proto::Worker>(); }
   kj::WaitScope& wait() { return client_->getWaitScope(); }
+  capnp::RemotePromise<proto::Worker::StepResults> startLongPrefill();
   void greet() {
     auto hello = worker().helloRequest();
     hello.setProtocolVersion(proto::PROTOCOL_VERSION);
@@ -87,8 +93,8 @@ TEST_F(WorkerProtocolTest, StepBeforeLoadFailsClearlyAndHealthAnswers) {
   EXPECT_GT(health.getRssBytes(), 0);
 }
 
-// The compute thread runs the step; the event loop stays free: health answers while a long prefill runs.
-TEST_F(WorkerProtocolTest, HealthAnswersDuringALongPrefill) {
+// Loads the whole small model and joins a one-worker data plane, then sends a 512-token prefill (about a second).
+capnp::RemotePromise<proto::Worker::StepResults> WorkerProtocolTest::startLongPrefill() {
   greet();
   const std::string model = std::string(PHX_TEST_DATA_DIR) + "/small";
   const RankShard shard = wholeModelShard(Checkpoint::open(model)->config());
@@ -118,13 +124,34 @@ TEST_F(WorkerProtocolTest, HealthAnswersDuringALongPrefill) {
   prefill.candidates = 8;
   auto step = worker().stepRequest();
   encodeStepBatch(prefill, step.initBatch());
-  auto running = step.send();
+  return step.send();
+}
+
+// The compute thread runs the step; the event loop stays free: health answers while a long prefill runs.
+TEST_F(WorkerProtocolTest, HealthAnswersDuringALongPrefill) {
+  auto running = startLongPrefill();
   const auto health = worker().healthRequest().send().wait(wait());
   EXPECT_FALSE(running.poll(wait())) << "health waited for the step";
   EXPECT_EQ(health.getState(), proto::WorkerState::READY);
   const auto done = running.wait(wait());
   EXPECT_EQ(done.getOutput().getCandidates().size(), 1u);
   EXPECT_GT(done.getTimings().getComputeSeconds(), 0);
+}
+
+// SIGTERM drains: the step in progress finishes and its reply arrives, then the worker exits 0.
+TEST_F(WorkerProtocolTest, SigtermLetsTheRunningStepFinishThenExits) {
+  auto running = startLongPrefill();
+  EXPECT_FALSE(running.poll(wait()));  // runs this client's loop once: the step is written to the socket
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_EQ(kill(workers_.pid(0), SIGTERM), 0);
+  const auto done = running.wait(wait());
+  EXPECT_FALSE(done.hasFailure());
+  EXPECT_EQ(done.getOutput().getCandidates().size(), 1u);
+  int status = -1;
+  for (int i = 0; i < 200 && waitpid(workers_.pid(0), &status, WNOHANG) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
 }
 
 TEST(WorkerCommandTest, BadListenAddressIsRefused) {
