@@ -78,7 +78,20 @@ def processes():
     return found
 
 
-reference = {prompt: complete(prompt, n)[0] for prompt, n in PROMPTS}
+def fault_free():
+    """Every prompt's tokens before any fault, all at once."""
+    found = {}
+    def one(prompt, n):
+        found[prompt] = complete(prompt, n)[0]
+    workers = [threading.Thread(target=one, args=pair) for pair in PROMPTS]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    return found
+
+
+reference = fault_free()
 start_rss = {pid: rss(pid) for pid in [processes()["coordinator"], *processes()["workers"]]}
 replays_before = metric("phalanx_request_replays_total")
 stats = {"sent": 0, "completed": 0, "failed": 0, "wrong": 0, "faults": []}
@@ -136,6 +149,9 @@ now = processes()
 stats["replayed"] = metric("phalanx_request_replays_total") - replays_before
 stats["rss_start_bytes"] = {str(pid): value for pid, value in start_rss.items()}
 stats["rss_end_bytes"] = {str(pid): rss(pid) for pid in [now["coordinator"], *now["workers"]]}
+# Growth of the processes that lived through the whole soak (killed workers were replaced by new ones).
+stats["rss_growth_of_survivors"] = {str(pid): round(rss(pid) / start - 1, 4)
+                                    for pid, start in start_rss.items() if start and rss(pid)}
 stats["duration_s"] = duration
 stats["clients"] = clients
 print(json.dumps(stats))
