@@ -355,7 +355,9 @@ bool Scheduler::step() {
   if (!executorUsable()) {
     retireEnded();
     publishStats();
-    if (waiting_.empty()) return false;
+    // Sequences still running (the fault was seen between steps, before any step failed) wait as well: returning
+    // idle here would park the loop until the next submission and leave them hanging.
+    if (waiting_.empty() && running_.empty()) return false;
     std::unique_lock lock(mutex_);  // recovering: look again shortly, or at once for a submission
     wake_.wait_for(lock, std::chrono::milliseconds(20));
     return true;
