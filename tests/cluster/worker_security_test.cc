@@ -188,7 +188,7 @@ ClusterExecutorOptions tinyCluster(const std::vector<std::string>& endpoints) {
   options.kvBlockSize = kBlockSize;
   options.kvBlocks = kBlocks;
   options.maxStepTokens = 64;
-  options.connectTimeout = std::chrono::milliseconds(5000);
+  options.connectTimeout = std::chrono::milliseconds(60000);  // generous: refusals come at once anyway
   options.log = [](const std::string&) {};
   return options;
 }
