@@ -69,10 +69,8 @@ class ApiService final : public kj::HttpService {
           throw ApiError{.status = 503, .message = "the server is shutting down", .type = "server_unavailable_error",
                          .code = "draining", .retryAfterSeconds = 5};
         }
-        if (context_.options.ready && !context_.options.ready()) {
-          throw ApiError{.status = 503, .message = "the model is still loading", .type = "server_unavailable_error",
-                         .code = "not_ready", .retryAfterSeconds = 5};
-        }
+        // Not gated on ready(): while a cluster recovers, new requests queue behind the replayed ones and run when
+        // it is back (or fail after the recovery timeout), as the requests in flight do.
         const ApiEndpoint endpoint =
             path == "/v1/completions" ? ApiEndpoint::kCompletions : ApiEndpoint::kChatCompletions;
         const uint64_t limit = uint64_t(context_.options.maxRequestBytes);

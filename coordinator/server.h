@@ -36,7 +36,7 @@ struct ServerOptions {
   int64_t maxRequestBytes = 8 << 20;
   std::chrono::milliseconds bodyTimeout{30000};  // the whole request body must arrive within this (else 408)
   int maxConnections = 512;                      // open HTTP connections; one more gets 503 and is closed
-  std::function<bool()> ready;       // gates GET /health (unset: always ready)
+  std::function<bool()> ready;       // gates GET /health (unset: always ready); completions queue regardless
   SchedulerHooks hooks;              // for the metrics exporter
   // GET /metrics body (Prometheus text format) given the scheduler's state at scrape time; unset: 404.
   std::function<std::string(const SchedulerStats&)> metrics;

@@ -94,7 +94,7 @@ def fault_free():
 reference = fault_free()
 start_rss = {pid: rss(pid) for pid in [processes()["coordinator"], *processes()["workers"]]}
 replays_before = metric("phalanx_request_replays_total")
-stats = {"sent": 0, "completed": 0, "failed": 0, "wrong": 0, "faults": []}
+stats = {"sent": 0, "completed": 0, "failed": 0, "wrong": 0, "faults": [], "failures": {}}
 lock = threading.Lock()
 deadline = time.time() + duration
 
@@ -112,6 +112,7 @@ def client(index):
         with lock:
             if error:
                 stats["failed"] += 1
+                stats["failures"][error[:120]] = stats["failures"].get(error[:120], 0) + 1
             elif ids != reference[prompt]:
                 stats["wrong"] += 1
             else:

@@ -119,6 +119,15 @@ TEST_F(ClusterFaultTest, PrefixCacheIsForgottenWhenAWorkerRestarts) {
   EXPECT_EQ(fourth.tokenIds, first.tokenIds);
 }
 
+// A request that arrives while the cluster recovers queues and runs once it is back (it used to get 503).
+TEST_F(ClusterFaultTest, ARequestArrivingDuringRecoveryWaitsForTheCluster) {
+  const Completion clean = complete(*cluster_);
+  const pid_t victim = cluster_->workerPid(1);
+  ASSERT_EQ(kill(victim, SIGKILL), 0);
+  const Completion during = complete(*cluster_);  // sent at once: the coordinator is reconnecting
+  EXPECT_EQ(during.tokenIds, clean.tokenIds);
+}
+
 // Issue 11, case 4: on main all of them answered HTTP 500 "worker 1 ... failed: Peer disconnected".
 TEST_F(ClusterFaultTest, SixteenStreamsSurviveAKilledWorkerWithTheFaultFreeTokens) {
   const auto clean = concurrentStreams(16, 64);
