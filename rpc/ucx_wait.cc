@@ -124,9 +124,11 @@ void waitAll(UcxCommunicator::Impl& impl, std::span<UcxOp> ops, const char* oper
   for (const auto& op : ops) {
     if (op.status == UCS_OK) continue;
     if (op.status == UCS_ERR_MESSAGE_TRUNCATED) {
-      throw Error(ErrorKind::kInternal, name() + ": the message from " + describePeer(impl, op.peer) +
-                                            " does not have the expected " + std::to_string(op.bytes) +
-                                            " bytes (both sides must agree on the length)");
+      // Peers in step always agree on lengths; a message of another length is a stale one from a peer that was
+      // stopped mid-step and resumed. A peer fault, like a disconnect: the coordinator rejoins everyone and replays.
+      throw Error(ErrorKind::kDisconnected, name() + ": the message from " + describePeer(impl, op.peer) +
+                                                " does not have the expected " + std::to_string(op.bytes) +
+                                                " bytes (the peers are out of step)");
     }
     throw Error(ErrorKind::kDisconnected, name() + " with " + describePeer(impl, op.peer) +
                                               " failed: " + ucs_status_string(op.status));
