@@ -38,6 +38,19 @@ ShardPlan planFor(const std::string& preset, int tp, int pp, MatrixStorage matri
   return makeShardPlan(localEngine(preset).config(), spec);
 }
 
+ClusterExecutorOptions clusterOptions(const std::string& preset, const std::vector<std::string>& endpoints) {
+  ClusterExecutorOptions options;
+  options.endpoints = endpoints;
+  options.plan = planFor(preset, int(endpoints.size()), 1);
+  options.checkpointDir = modelPath(preset);
+  options.kvBlockSize = kBlockSize;
+  options.kvBlocks = kBlocks;
+  options.maxStepTokens = 64;
+  options.connectTimeout = std::chrono::milliseconds(60000);
+  options.log = [](const std::string&) {};
+  return options;
+}
+
 std::unique_ptr<ClusterExecutor> startCluster(const std::string& preset, const ShardPlan& plan,
                                               const std::vector<std::string>& endpoints, const Dtypes& dtypes) {
   ClusterExecutorOptions options;

@@ -59,16 +59,7 @@ class Certificates {
 };
 
 ClusterExecutorOptions tinyCluster(const std::vector<std::string>& endpoints) {
-  ClusterExecutorOptions options;
-  options.endpoints = endpoints;
-  options.plan = planFor("tiny", int(endpoints.size()), 1);
-  options.checkpointDir = modelPath("tiny");
-  options.kvBlockSize = kBlockSize;
-  options.kvBlocks = kBlocks;
-  options.maxStepTokens = 64;
-  options.connectTimeout = std::chrono::milliseconds(60000);  // generous: ctest runs tests side by side
-  options.log = [](const std::string&) {};
-  return options;
+  return clusterOptions("tiny", endpoints);
 }
 
 std::string refusal(ClusterExecutorOptions options) {

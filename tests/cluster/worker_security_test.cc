@@ -130,7 +130,7 @@ TEST(WorkerSecurityTest, LoadShardRefusesDirectoriesOutsideTheModelRoot) {
   UcxWorkers workers(1, {"--model-root", modelPath("tiny")});
   RawClient raw(workers.endpoints()[0]);
   ASSERT_FALSE(raw.hello(1).hasFailure());
-  for (const std::string outside : {modelPath("small"), modelPath("tiny") + "/../small", std::string("/etc")}) {
+  for (const std::string& outside : {modelPath("small"), modelPath("tiny") + "/../small", std::string("/etc")}) {
     auto load = raw.worker().loadShardRequest();
     load.setCheckpointDir(outside);
     load.getKv().setBlockSize(16);
@@ -181,16 +181,7 @@ TEST(WorkerSecurityTest, AnOverflowingStepIsRefusedAndTheWorkerKeepsServing) {
 }
 
 ClusterExecutorOptions tinyCluster(const std::vector<std::string>& endpoints) {
-  ClusterExecutorOptions options;
-  options.endpoints = endpoints;
-  options.plan = planFor("tiny", int(endpoints.size()), 1);
-  options.checkpointDir = modelPath("tiny");
-  options.kvBlockSize = kBlockSize;
-  options.kvBlocks = kBlocks;
-  options.maxStepTokens = 64;
-  options.connectTimeout = std::chrono::milliseconds(60000);  // generous: refusals come at once anyway
-  options.log = [](const std::string&) {};
-  return options;
+  return clusterOptions("tiny", endpoints);
 }
 
 void expectRefused(ClusterExecutorOptions options, const std::string& fragment) {
