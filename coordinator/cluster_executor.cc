@@ -67,9 +67,7 @@ void ClusterExecutor::merge(const StepBatch& batch) {
   std::sort(slices.begin(), slices.end(), [](auto* a, auto* b) { return a->vocabBegin < b->vocabBegin; });
   const int64_t rows = slices.front()->rows;
   int64_t expectedRows = 0;
-  for (const SequenceStep& sequence : batch.sequences) {
-    expectedRows += sequence.logits == LogitsFor::kAll ? sequence.newTokens : sequence.logits == LogitsFor::kLast;
-  }
+  for (const SequenceStep& sequence : batch.sequences) expectedRows += sequence.logitRows();
   if (rows != expectedRows) {
     throw Error(ErrorKind::kInternal, "cluster: the last stage answered " + std::to_string(rows) +
                                           " logit rows for a batch that asked for " + std::to_string(expectedRows));
@@ -101,9 +99,7 @@ void ClusterExecutor::merge(const StepBatch& batch) {
     int64_t r = 0;
     for (const SequenceStep& sequence : batch.sequences) {
       const int32_t count = std::max(batch.candidates, sequence.candidates);
-      const int64_t sequenceRows = sequence.logits == LogitsFor::kAll ? sequence.newTokens
-                                   : sequence.logits == LogitsFor::kLast ? 1 : 0;
-      for (int64_t i = 0; i < sequenceRows; ++i, ++r) {
+      for (int64_t i = 0; i < sequence.logitRows(); ++i, ++r) {
         for (size_t s = 0; s < slices.size(); ++s) parts[s] = &slices[s]->candidates.at(size_t(r));
         output_.candidates.push_back(mergeLogitCandidates(parts, count));
       }

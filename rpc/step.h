@@ -25,6 +25,8 @@ struct SequenceStep {
   int32_t candidates = 0;
 
   int64_t contextTokens() const { return cachedTokens + newTokens; }
+  // The logit rows this sequence asks for.
+  int64_t logitRows() const { return logits == LogitsFor::kAll ? newTokens : logits == LogitsFor::kLast ? 1 : 0; }
 };
 
 // How many candidates a logit row carries when the caller does not say: enough that top-k/top-p/min-p sampling at

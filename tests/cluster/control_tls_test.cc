@@ -2,6 +2,7 @@
 // certificates the cluster's CA signed compute the same tokens as one process; a coordinator signed by another CA,
 // one without TLS, and a worker whose certificate names another host are all refused.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -22,7 +23,8 @@ namespace fs = std::filesystem;
 // for another host), and a rogue CA's coordinator certificate. EC keys: quick to make.
 class Certificates {
  public:
-  Certificates() : dir_(fs::path(::testing::TempDir()) / "phalanx-tls") {
+  // One directory per process: ctest runs these tests side by side, each in its own process.
+  Certificates() : dir_(fs::path(::testing::TempDir()) / ("phalanx-tls-" + std::to_string(getpid()))) {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem "
