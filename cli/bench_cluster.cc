@@ -181,7 +181,7 @@ int benchClusterCommand(int argc, char** argv) {
   spec.tp = tp;
   spec.pp = pp;
   spec.kvTokens = gen + 32;
-  spec.matrices = weightType == WeightType::kInt8 ? MatrixStorage::kInt8 : MatrixStorage::kBf16;
+  spec.matrices = weightType;
   const ShardPlan plan = makeShardPlan(config, spec);
   const int localThreads = args.has("local-threads") ? int(args.integer("local-threads")) : plan.workers();
   FILE* table = args.has("json") ? stderr : stdout;

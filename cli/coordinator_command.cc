@@ -68,7 +68,7 @@ int coordinatorCommand(int argc, char** argv) {
   spec.kvTokens = args.integer("kv-tokens");
   const std::optional<WeightType> weightType = parseWeightDtype(args.str("dtype"));
   const KvType kvType = parseKvDtype(args.str("kv-dtype"));
-  spec.matrices = weightType == WeightType::kInt8 ? MatrixStorage::kInt8 : MatrixStorage::kBf16;
+  spec.matrices = weightType.value_or(WeightType::kBf16);
   const int64_t blockSize = args.integer("kv-block-size");
   if (spec.kvTokens < 1) throwInvalidArgument("--kv-tokens must be at least 1");
   if (blockSize < 1) throwInvalidArgument("--kv-block-size must be at least 1");

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "model/checkpoint_writer.h"
 #include "model/presets.h"
+#include "partition/tensor_table.h"
 
 namespace phx::cli {
 namespace {
@@ -38,7 +39,7 @@ std::string humanBytes(double bytes) {
 std::string presetTable() {
   std::string table = "presets:\n";
   for (const ModelPreset& preset : modelPresets()) {
-    const int64_t parameters = preset.config.parameterCount();
+    const int64_t parameters = parameterCount(preset.config);
     char line[256];
     std::snprintf(line, sizeof(line), "  %-9s%16s parameters %10s BF16  %s\n", preset.name.c_str(),
                   grouped(uint64_t(parameters)).c_str(), humanBytes(2.0 * double(parameters)).c_str(),

@@ -36,7 +36,7 @@ std::vector<double> parseNumberList(const std::string& text, const std::string& 
   return values;
 }
 
-std::string rangeText(const ShardRange& range) {
+std::string rangeText(const IndexRange& range) {
   char text[48];
   std::snprintf(text, sizeof text, "[%lld, %lld)", (long long)range.begin, (long long)range.end());
   return text;
@@ -62,7 +62,7 @@ void printTable(const std::string& dir, const ModelConfig& c, const ClusterSpec&
               (long long)c.headDim(), (long long)c.intermediateSize, (long long)c.vocabSize);
   std::printf("cluster     tp %d x pp %d = %d workers; matrices %s (embedding BF16, norms f32); KV cache %lld bytes an "
               "element\n\n",
-              plan.tp, plan.pp, plan.workers(), spec.matrices == MatrixStorage::kInt8 ? "INT8" : "BF16",
+              plan.tp, plan.pp, plan.workers(), spec.matrices == WeightType::kInt8 ? "INT8" : "BF16",
               (long long)spec.kvBytesPerElement);
   std::printf("%6s %5s %4s  %-10s %-10s %-9s %-16s %-18s %12s %12s\n", "worker", "stage", "tp", "layers", "q heads",
               "kv heads", "mlp columns", "vocab rows", "weights", "KV/1k tok");
@@ -135,7 +135,7 @@ int planCommand(int argc, char** argv) {
   if (args->str("dtype") != "bf16" && args->str("dtype") != "int8") {
     throwInvalidArgument("--dtype: expected bf16 or int8, got '" + args->str("dtype") + "'");
   }
-  spec.matrices = args->str("dtype") == "int8" ? MatrixStorage::kInt8 : MatrixStorage::kBf16;
+  spec.matrices = args->str("dtype") == "int8" ? WeightType::kInt8 : WeightType::kBf16;
 
   const ModelConfig config = loadModelConfig(std::filesystem::path(dir) / "config.json");
   ShardPlan plan;

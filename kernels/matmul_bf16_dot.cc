@@ -84,8 +84,8 @@ constexpr DotTileFn kDotTiles[kDotTileRows + 1] = {nullptr,     dotTile<1>, dotT
 void dotBlock(const uint32_t* xPairs, int64_t pairs, const PackedWeight& w, int64_t block, int64_t rowBegin,
               int64_t rowEnd, float* y, int64_t ldy, const uint16_t* nextBlock) {
   const uint16_t* base = w.bf16Block(block);
-  BlockMasks masks = blockMasks(std::min<int64_t>(kMatmulRowBlock, w.rows() - block * kMatmulRowBlock));
-  float* yBlock = y + block * kMatmulRowBlock;
+  BlockMasks masks = blockMasks(std::min<int64_t>(kPackedRowBlock, w.rows() - block * kPackedRowBlock));
+  float* yBlock = y + block * kPackedRowBlock;
   int64_t rows = rowEnd - rowBegin;
   if (rows <= kDotTileRows) {
     kDotTiles[rows](xPairs + rowBegin * pairs, pairs, base, pairs, yBlock + rowBegin * ldy, ldy, masks, false, {});
@@ -93,7 +93,7 @@ void dotBlock(const uint32_t* xPairs, int64_t pairs, const PackedWeight& w, int6
   }
   // Tiles of nearly equal height (16 rows: 6, 5, 5): each then prefetches and computes at about the same rate.
   int64_t tiles = (rows + kDotTileRows - 1) / kDotTileRows;
-  constexpr int64_t kPairElements = kMatmulRowBlock * 2;  // one k pair of the block's 64 rows
+  constexpr int64_t kPairElements = kPackedRowBlock * 2;  // one k pair of the block's 64 rows
   constexpr int64_t kLineBytes = 64;
   for (int64_t p0 = 0; p0 < pairs; p0 += kDotChunkPairs) {
     int64_t chunk = std::min(kDotChunkPairs, pairs - p0);
@@ -129,7 +129,7 @@ void matmulBf16Dot(const float* x, int64_t ldx, int64_t m, const PackedWeight& w
     for (int64_t item = begin; item < end; ++item) {
       IndexRange tileRange = splitRange(tiles, int(parts), int(item % parts));
       int64_t rowBegin = tileRange.begin * kDotTileRows;
-      int64_t rowEnd = std::min(m, tileRange.end * kDotTileRows);
+      int64_t rowEnd = std::min(m, tileRange.end() * kDotTileRows);
       const uint16_t* nextBlock = item + 1 < end ? w.bf16Block((item + 1) / parts) : nullptr;
       if (rowBegin < rowEnd) dotBlock(xPairs, pairs, w, item / parts, rowBegin, rowEnd, y, ldy, nextBlock);
     }

@@ -80,8 +80,8 @@ DnnlMatmul::DnnlMatmul(const PackedWeight& w, int64_t m, Kind kind) : state_(std
   if (kind == Kind::kBf16) {
     s.desc = makeDesc(s.engine, m, w.cols(), w.rows(), Type::bf16, Tag::BA16a64b2a, w.paddedCols());
   } else {
-    int64_t tail = w.rows() % kMatmulRowBlock;
-    s.desc = makeDesc(s.engine, m, w.cols(), kMatmulRowBlock, Type::f32, Tag::BA16a64b, w.cols());
+    int64_t tail = w.rows() % kPackedRowBlock;
+    s.desc = makeDesc(s.engine, m, w.cols(), kPackedRowBlock, Type::f32, Tag::BA16a64b, w.cols());
     if (tail != 0) {
       s.tailDesc = makeDesc(s.engine, m, w.cols(), tail, Type::f32, Tag::BA16a64b, w.cols());
       s.tailPrimitive = dnnl::matmul(s.tailDesc);
@@ -110,11 +110,11 @@ void DnnlMatmul::run(const float* x, float* y) const {
     auto* panelOut = static_cast<float*>(threadScratch(ScratchSlot::kOutput, size_t(s.m) * 64 * 4));
     for (int64_t b = begin; b < end; ++b) {
       widenBlock(w.bf16Block(b), w.paddedCols() / 2, panel);
-      int64_t cols = std::min(kMatmulRowBlock, w.rows() - b * kMatmulRowBlock);
-      execute(cols < kMatmulRowBlock ? s.tailPrimitive : s.primitive, cols < kMatmulRowBlock ? s.tailDesc : s.desc,
+      int64_t cols = std::min(kPackedRowBlock, w.rows() - b * kPackedRowBlock);
+      execute(cols < kPackedRowBlock ? s.tailPrimitive : s.primitive, cols < kPackedRowBlock ? s.tailDesc : s.desc,
               s.engine, x, panel, panelOut);
       for (int64_t i = 0; i < s.m; ++i) {
-        std::memcpy(y + i * w.rows() + b * kMatmulRowBlock, panelOut + i * cols, size_t(cols) * sizeof(float));
+        std::memcpy(y + i * w.rows() + b * kPackedRowBlock, panelOut + i * cols, size_t(cols) * sizeof(float));
       }
     }
   });

@@ -151,10 +151,10 @@ void matmulF32Fma(const float* x, int64_t ldx, int64_t m, const PackedWeight& w,
       int64_t block = item / parts;
       IndexRange tileRange = splitRange(tiles, int(parts), int(item % parts));
       int64_t rowBegin = tileRange.begin * kFmaTileRows;
-      int64_t rowEnd = std::min(m, tileRange.end * kFmaTileRows);
+      int64_t rowEnd = std::min(m, tileRange.end() * kFmaTileRows);
       if (rowBegin >= rowEnd) continue;
-      BlockMasks masks = blockMasks(std::min<int64_t>(kMatmulRowBlock, w.rows() - block * kMatmulRowBlock));
-      float* yBlock = y + block * kMatmulRowBlock;
+      BlockMasks masks = blockMasks(std::min<int64_t>(kPackedRowBlock, w.rows() - block * kPackedRowBlock));
+      float* yBlock = y + block * kPackedRowBlock;
       if (rowEnd - rowBegin <= kWidenTileRows) {
         fmaBlockStreaming(x, ldx, w, block, rowBegin, rowEnd, yBlock, ldy, masks);
       } else {

@@ -66,7 +66,7 @@ void forEachItem(int64_t m, const PackedWeight& w, int tileRows, Body&& body) {
     for (int64_t item = begin; item < end; ++item) {
       const IndexRange tileRange = splitRange(tiles, int(parts), int(item % parts));
       const int64_t rowBegin = tileRange.begin * tileRows;
-      const int64_t rowEnd = std::min(m, tileRange.end * tileRows);
+      const int64_t rowEnd = std::min(m, tileRange.end() * tileRows);
       if (rowBegin < rowEnd) body(item / parts, rowBegin, rowEnd);
     }
   });
@@ -126,8 +126,8 @@ void vnniBlock(const uint8_t* xq, const float* xScales, int64_t paddedCols, cons
                            acc + i * 64, q0 > 0);
     }
   }
-  const BlockMasks masks = blockMasks(std::min<int64_t>(kMatmulRowBlock, w.rows() - block * kMatmulRowBlock));
-  const int64_t firstRow = block * kMatmulRowBlock;
+  const BlockMasks masks = blockMasks(std::min<int64_t>(kPackedRowBlock, w.rows() - block * kPackedRowBlock));
+  const int64_t firstRow = block * kPackedRowBlock;
   for (int j = 0; j < 4; ++j) {
     const __m512i zeroPointSums =
         _mm512_mullo_epi32(_mm512_load_si512(w.rowSums() + firstRow + 16 * j), _mm512_set1_epi32(kActivationZeroPoint));
@@ -210,12 +210,12 @@ void matmulInt8WeightOnly(const float* x, int64_t ldx, int64_t m, const PackedWe
   }
   const int64_t quads = paddedCols / 4;
   forEachItem(m, w, kWidenInt8TileRows, [&](int64_t block, int64_t rowBegin, int64_t rowEnd) {
-    const BlockMasks masks = blockMasks(std::min<int64_t>(kMatmulRowBlock, w.rows() - block * kMatmulRowBlock));
-    const float* scales = w.rowScales() + block * kMatmulRowBlock;
+    const BlockMasks masks = blockMasks(std::min<int64_t>(kPackedRowBlock, w.rows() - block * kPackedRowBlock));
+    const float* scales = w.rowScales() + block * kPackedRowBlock;
     for (int64_t i = rowBegin; i < rowEnd; i += kWidenInt8TileRows) {
       const int rows = int(std::min<int64_t>(kWidenInt8TileRows, rowEnd - i));
       kWidenTiles[rows](xPadded + i * paddedCols, paddedCols, w.int8Block(block), quads, scales,
-                        y + i * ldy + block * kMatmulRowBlock, ldy, masks);
+                        y + i * ldy + block * kPackedRowBlock, ldy, masks);
     }
   });
 }

@@ -22,9 +22,9 @@ void requireShape(const char* kernel, int64_t rows, int64_t cols) {
 // pairs reuse, so the source is read once and the destination written in order.
 void packBf16Block(const uint16_t* const* rowPtrs, int64_t cols, int64_t paddedCols, uint16_t* dst) {
   for (int64_t p = 0; p < paddedCols / 2; ++p) {
-    uint16_t* out = dst + p * 2 * kMatmulRowBlock;
+    uint16_t* out = dst + p * 2 * kPackedRowBlock;
     int64_t k = 2 * p;
-    for (int64_t n = 0; n < kMatmulRowBlock; ++n) {
+    for (int64_t n = 0; n < kPackedRowBlock; ++n) {
       const uint16_t* row = rowPtrs[n];
       out[2 * n] = (row != nullptr && k < cols) ? row[k] : 0;
       out[2 * n + 1] = (row != nullptr && k + 1 < cols) ? row[k + 1] : 0;
@@ -34,8 +34,8 @@ void packBf16Block(const uint16_t* const* rowPtrs, int64_t cols, int64_t paddedC
 
 void packF32Block(const float* const* rowPtrs, int64_t cols, int64_t paddedCols, float* dst) {
   for (int64_t k = 0; k < paddedCols; ++k) {
-    float* out = dst + k * kMatmulRowBlock;
-    for (int64_t n = 0; n < kMatmulRowBlock; ++n) {
+    float* out = dst + k * kPackedRowBlock;
+    for (int64_t n = 0; n < kPackedRowBlock; ++n) {
       const float* row = rowPtrs[n];
       out[n] = (row != nullptr && k < cols) ? row[k] : 0.0f;
     }
@@ -45,8 +45,8 @@ void packF32Block(const float* const* rowPtrs, int64_t cols, int64_t paddedCols,
 // INT8: dst[q][n][4] = row n's elements 4q .. 4q+3; returns nothing, the row sums are taken by the caller.
 void packInt8Block(const int8_t* const* rowPtrs, int64_t cols, int64_t paddedCols, int8_t* dst) {
   for (int64_t q = 0; q < paddedCols / 4; ++q) {
-    int8_t* out = dst + q * 4 * kMatmulRowBlock;
-    for (int64_t n = 0; n < kMatmulRowBlock; ++n) {
+    int8_t* out = dst + q * 4 * kPackedRowBlock;
+    for (int64_t n = 0; n < kPackedRowBlock; ++n) {
       const int8_t* row = rowPtrs[n];
       for (int64_t i = 0; i < 4; ++i) {
         const int64_t k = 4 * q + i;
@@ -58,21 +58,12 @@ void packInt8Block(const int8_t* const* rowPtrs, int64_t cols, int64_t paddedCol
 
 }  // namespace
 
-const char* weightTypeName(WeightType type) {
-  switch (type) {
-    case WeightType::kF32: return "f32";
-    case WeightType::kBf16: return "bf16";
-    case WeightType::kInt8: return "int8";
-  }
-  return "?";
-}
-
 PackedWeight::PackedWeight(WeightType type, int64_t rows, int64_t cols)
     : type_(type),
       rows_(rows),
       cols_(cols),
-      paddedRows_(roundUp(rows, kMatmulRowBlock)),
-      paddedCols_(roundUp(cols, kMatmulColBlock)),
+      paddedRows_(roundUp(rows, kPackedRowBlock)),
+      paddedCols_(roundUp(cols, kPackedColBlock)),
       storage_(size_t(paddedRows_) * size_t(paddedCols_) *
                (type == WeightType::kInt8 ? 1 : (type == WeightType::kBf16 ? 2 : 4))) {
   if (type == WeightType::kInt8) {
@@ -105,7 +96,7 @@ PackedWeight PackedWeight::packBf16Rows(int64_t rows, int64_t cols, const Bf16Ro
   uint16_t* base = packed.storage_.as<uint16_t>();
   parallelFor(packed.rowBlocks(), 1, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
-      packBf16Block(&rowPtrs[size_t(b * kMatmulRowBlock)], cols, packed.paddedCols_,
+      packBf16Block(&rowPtrs[size_t(b * kPackedRowBlock)], cols, packed.paddedCols_,
                     base + b * packed.paddedCols_ * 64);
     }
   });
@@ -123,7 +114,7 @@ PackedWeight PackedWeight::packF32Rows(int64_t rows, int64_t cols, const F32RowS
   float* base = packed.storage_.as<float>();
   parallelFor(packed.rowBlocks(), 1, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
-      packF32Block(&rowPtrs[size_t(b * kMatmulRowBlock)], cols, packed.paddedCols_, base + b * packed.paddedCols_ * 64);
+      packF32Block(&rowPtrs[size_t(b * kPackedRowBlock)], cols, packed.paddedCols_, base + b * packed.paddedCols_ * 64);
     }
   });
   return packed;
@@ -146,9 +137,9 @@ PackedWeight PackedWeight::packInt8Rows(int64_t rows, int64_t cols, const Int8Ro
   int32_t* rowSums = packed.rowSums_.as<int32_t>();
   parallelFor(packed.rowBlocks(), 1, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
-      packInt8Block(&rowPtrs[size_t(b * kMatmulRowBlock)], cols, packed.paddedCols_,
+      packInt8Block(&rowPtrs[size_t(b * kPackedRowBlock)], cols, packed.paddedCols_,
                     base + b * packed.paddedCols_ * 64);
-      for (int64_t r = b * kMatmulRowBlock; r < std::min(rows, (b + 1) * kMatmulRowBlock); ++r) {
+      for (int64_t r = b * kPackedRowBlock; r < std::min(rows, (b + 1) * kPackedRowBlock); ++r) {
         int32_t sum = 0;
         for (int64_t k = 0; k < cols; ++k) sum += rowPtrs[size_t(r)][k];
         rowSums[r] = sum;
@@ -180,8 +171,8 @@ PackedWeight PackedWeight::quantizeBf16Rows(int64_t rows, int64_t cols, const Bf
 float PackedWeight::at(int64_t row, int64_t col) const {
   PHX_KERNEL_REQUIRE(row >= 0 && row < rows_ && col >= 0 && col < cols_, "PackedWeight::at: (", row, ", ", col,
                      ") is outside [", rows_, ", ", cols_, "]");
-  int64_t block = row / kMatmulRowBlock;
-  int64_t n = row % kMatmulRowBlock;
+  int64_t block = row / kPackedRowBlock;
+  int64_t n = row % kPackedRowBlock;
   if (type_ == WeightType::kF32) return f32Block(block)[col * 64 + n];
   if (type_ == WeightType::kInt8) return rowScales()[row] * float(int8Block(block)[(col / 4) * 256 + n * 4 + col % 4]);
   uint32_t bits = uint32_t(bf16Block(block)[(col / 2) * 128 + n * 2 + col % 2]) << 16;

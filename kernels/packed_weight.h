@@ -2,7 +2,7 @@
 // repacked once at load into the layout the kernels stream. The source can be freed afterwards: a PackedWeight
 // holds the only copy, in its own dtype (BF16 stays BF16; no f32 copy is ever kept).
 //
-// Layout (both dtypes): rows padded to kMatmulRowBlock, cols to kMatmulColBlock, with zeros; blocks of 64 rows,
+// Layout (both dtypes): rows padded to kPackedRowBlock, cols to kPackedColBlock, with zeros; blocks of 64 rows,
 // one after another, each holding all of K:
 //   BF16: [rows/64][cols/2][64][2]  element (n, k) at (n/64)*cols*64 + (k/2)*128 + (n%64)*2 + k%2
 //   F32:  [rows/64][cols][64]       element (n, k) at (n/64)*cols*64 + k*64 + n%64
@@ -18,16 +18,10 @@
 #include <cstdint>
 #include <functional>
 
+#include "common/weight_type.h"
 #include "kernels/aligned_buffer.h"
 
 namespace phx {
-
-enum class WeightType : uint8_t { kF32, kBf16, kInt8 };  // the matmul dispatches on the weight's type
-
-const char* weightTypeName(WeightType type);
-
-inline constexpr int64_t kMatmulRowBlock = 64;  // weight rows (output features) per packed block
-inline constexpr int64_t kMatmulColBlock = 16;  // input features are padded to a multiple of this
 
 class PackedWeight {
  public:
@@ -58,7 +52,7 @@ class PackedWeight {
   int64_t cols() const { return cols_; }
   int64_t paddedRows() const { return paddedRows_; }
   int64_t paddedCols() const { return paddedCols_; }
-  int64_t rowBlocks() const { return paddedRows_ / kMatmulRowBlock; }
+  int64_t rowBlocks() const { return paddedRows_ / kPackedRowBlock; }
   size_t bytes() const { return storage_.bytes() + rowScales_.bytes() + rowSums_.bytes(); }
   bool empty() const { return rows_ == 0; }
 

@@ -29,7 +29,7 @@ IndexRange splitRange(int64_t count, int parts, int part) {
   int64_t base = count / parts;
   int64_t extra = count % parts;
   int64_t begin = part * base + std::min<int64_t>(part, extra);
-  return {begin, begin + base + (part < extra ? 1 : 0)};
+  return {begin, base + (part < extra ? 1 : 0)};
 }
 
 namespace kernel_detail {
@@ -45,7 +45,7 @@ void runParallel(int64_t count, int64_t grain, RangeBody body, void* context) {
 #pragma omp parallel num_threads(threads)
   {
     IndexRange range = splitRange(count, omp_get_num_threads(), omp_get_thread_num());
-    if (range.begin < range.end) body(context, range.begin, range.end);
+    if (range.count > 0) body(context, range.begin, range.end());
   }
 }
 

@@ -7,16 +7,13 @@
 #include <cstdint>
 #include <utility>
 
+#include "common/index_range.h"
+
 namespace phx {
 
 // Sets the threads every later kernel call uses (>= 1; also oneDNN's, through omp_set_num_threads).
 void setKernelThreads(int threads);
 int kernelThreads();
-
-struct IndexRange {
-  int64_t begin = 0;
-  int64_t end = 0;
-};
 
 // The part-th of `parts` contiguous, nearly equal pieces of [0, count).
 IndexRange splitRange(int64_t count, int parts, int part);

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "model/json_preview.h"
+#include "partition/tensor_table.h"
 
 namespace phx {
 namespace {
@@ -163,7 +164,7 @@ std::vector<TensorInfo> matchConfig(std::map<std::string, TensorInfo> found, con
   return ordered;
 }
 
-void checkSegment(const Segment& segment, int64_t extent, const char* axis, const std::string& tensor,
+void checkSegment(const IndexRange& segment, int64_t extent, const char* axis, const std::string& tensor,
                   const std::vector<int64_t>& shape) {
   if (segment.begin < 0 || segment.count < 0 || segment.begin > extent || segment.count > extent - segment.begin) {
     throwInvalidArgument("tensor " + quoted(tensor) + " of shape " + shapeText(shape) + ": " + axis + " segment [" +
@@ -231,20 +232,20 @@ const TensorInfo& Checkpoint::info(const std::string& name) const {
 
 const MappedFile& Checkpoint::fileOf(const TensorInfo& tensor) const { return files_.at(tensor.file); }
 
-void Checkpoint::copyRows(const std::string& name, std::span<const Segment> rows, std::span<std::byte> out) const {
+void Checkpoint::copyRows(const std::string& name, std::span<const IndexRange> rows, std::span<std::byte> out) const {
   const TensorInfo& tensor = info(name);
   if (tensor.shape.empty()) throwInvalidArgument("tensor " + quoted(name) + " is a scalar: it has no rows");
   uint64_t rowBytes = uint64_t(dtypeBytes(tensor.dtype));
   for (size_t d = 1; d < tensor.shape.size(); ++d) rowBytes *= uint64_t(tensor.shape[d]);
   uint64_t total = 0;
-  for (const Segment& segment : rows) {
+  for (const IndexRange& segment : rows) {
     checkSegment(segment, tensor.shape[0], "row", name, tensor.shape);
     total += uint64_t(segment.count) * rowBytes;
   }
   checkOutSize(out.size(), total, name);
   const MappedFile& file = fileOf(tensor);
   size_t cursor = 0;
-  for (const Segment& segment : rows) {
+  for (const IndexRange& segment : rows) {
     const size_t bytes = size_t(segment.count) * rowBytes;
     file.read(tensor.dataOffset + uint64_t(segment.begin) * rowBytes, out.subspan(cursor, bytes));
     cursor += bytes;
@@ -252,7 +253,7 @@ void Checkpoint::copyRows(const std::string& name, std::span<const Segment> rows
   bytesRead_.fetch_add(total, std::memory_order_relaxed);
 }
 
-void Checkpoint::copyColumns(const std::string& name, std::span<const Segment> columns,
+void Checkpoint::copyColumns(const std::string& name, std::span<const IndexRange> columns,
                              std::span<std::byte> out) const {
   const TensorInfo& tensor = info(name);
   if (tensor.shape.size() != 2) {
@@ -263,9 +264,9 @@ void Checkpoint::copyColumns(const std::string& name, std::span<const Segment> c
   const int64_t columnCount = tensor.shape[1];
   const uint64_t elementBytes = uint64_t(dtypeBytes(tensor.dtype));
   // Adjacent segments merge into one run, so each row costs one read per run.
-  std::vector<Segment> runs;
+  std::vector<IndexRange> runs;
   int64_t selected = 0;
-  for (const Segment& segment : columns) {
+  for (const IndexRange& segment : columns) {
     checkSegment(segment, columnCount, "column", name, tensor.shape);
     selected += segment.count;
     if (segment.count == 0) continue;
@@ -283,7 +284,7 @@ void Checkpoint::copyColumns(const std::string& name, std::span<const Segment> c
   } else {
     size_t cursor = 0;
     for (int64_t row = 0; row < rowCount; ++row) {
-      for (const Segment& run : runs) {
+      for (const IndexRange& run : runs) {
         const size_t bytes = size_t(run.count) * elementBytes;
         file.read(tensor.dataOffset + (uint64_t(row) * uint64_t(columnCount) + uint64_t(run.begin)) * elementBytes,
                   out.subspan(cursor, bytes));

@@ -16,17 +16,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/index_range.h"
 #include "model/config.h"
 #include "model/mapped_file.h"
 #include "model/safetensors.h"
 
 namespace phx {
-
-// A run of rows or columns: [begin, begin + count).
-struct Segment {
-  int64_t begin = 0;
-  int64_t count = 0;
-};
 
 struct ShardInfo {
   std::filesystem::path file;
@@ -59,9 +54,9 @@ class Checkpoint {
   // The given rows (dim 0) of a tensor, segments concatenated in order (e.g. this rank's Q, K and V heads of
   // qkv_proj, or its gate and up halves of gate_up_proj), copied into `out` in the tensor's dtype. Reads only
   // those bytes. `out` must be exactly the selection's size. A 1-D tensor's rows are its elements.
-  void copyRows(const std::string& name, std::span<const Segment> rows, std::span<std::byte> out) const;
+  void copyRows(const std::string& name, std::span<const IndexRange> rows, std::span<std::byte> out) const;
   // The same along dim 1 of a 2-D tensor (a row-parallel o_proj/down_proj slice): out is [rows, selected columns].
-  void copyColumns(const std::string& name, std::span<const Segment> columns, std::span<std::byte> out) const;
+  void copyColumns(const std::string& name, std::span<const IndexRange> columns, std::span<std::byte> out) const;
   void copyTensor(const std::string& name, std::span<std::byte> out) const;
 
   // Payload bytes handed out so far by the copies: lets a worker prove it read only its shard.

@@ -11,6 +11,7 @@
 #include "model/random_weights.h"
 #include "model/safetensors_writer.h"
 #include "model/tokenizer_files.h"
+#include "partition/tensor_table.h"
 
 namespace phx {
 namespace {
@@ -197,7 +198,7 @@ CheckpointSummary writeCheckpoint(const fs::path& dir, const CheckpointOptions& 
                                   const ProgressCallback& progress) {
   if (options.threads < 1) throwInvalidArgument("threads must be at least 1");
   const std::vector<ShardPlan> shards = planShards(options.config, options.maxShardBytes);
-  CheckpointSummary summary{options.config.parameterCount(), 0, int(shards.size())};
+  CheckpointSummary summary{parameterCount(options.config), 0, int(shards.size())};
   for (const ShardPlan& shard : shards) summary.payloadBytes += shard.payloadBytes;
 
   const fs::path staging = prepareDirectory(dir, options.force);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "partition/tensor_table.h"
 
 namespace phx {
 

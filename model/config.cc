@@ -64,35 +64,6 @@ void refuseUnless(bool supported, const std::string& source, const std::string& 
 
 }  // namespace
 
-int64_t TensorSpec::elementCount() const {
-  int64_t count = 1;
-  for (int64_t d : shape) count *= d;
-  return count;
-}
-
-int64_t ModelConfig::parameterCount() const {
-  int64_t total = 0;
-  for (const auto& spec : expectedTensors(*this)) total += spec.elementCount();
-  return total;
-}
-
-std::vector<TensorSpec> expectedTensors(const ModelConfig& c) {
-  std::vector<TensorSpec> specs;
-  specs.push_back({"model.embed_tokens.weight", {c.vocabSize, c.hiddenSize}});
-  for (int64_t layer = 0; layer < c.numLayers; ++layer) {
-    const std::string prefix = "model.layers." + std::to_string(layer) + ".";
-    specs.push_back({prefix + "input_layernorm.weight", {c.hiddenSize}});
-    specs.push_back({prefix + "self_attn.qkv_proj.weight", {c.qkvRows(), c.hiddenSize}});
-    specs.push_back({prefix + "self_attn.o_proj.weight", {c.hiddenSize, c.qDim()}});
-    specs.push_back({prefix + "post_attention_layernorm.weight", {c.hiddenSize}});
-    specs.push_back({prefix + "mlp.gate_up_proj.weight", {2 * c.intermediateSize, c.hiddenSize}});
-    specs.push_back({prefix + "mlp.down_proj.weight", {c.hiddenSize, c.intermediateSize}});
-  }
-  specs.push_back({"model.norm.weight", {c.hiddenSize}});
-  specs.push_back({"lm_head.weight", {c.vocabSize, c.hiddenSize}});
-  return specs;
-}
-
 ModelConfig parseModelConfig(const json& j, const std::string& source) {
   if (!j.is_object()) throwInvalidCheckpoint(source + ": expected a JSON object");
   const bool isPhi3Arch = j.contains("architectures") && j["architectures"].is_array() &&

@@ -31,19 +31,7 @@ struct ModelConfig {
   int64_t qDim() const { return numHeads * headDim(); }
   int64_t kvDim() const { return numKvHeads * headDim(); }
   int64_t qkvRows() const { return qDim() + 2 * kvDim(); }
-  int64_t parameterCount() const;
 };
-
-// A tensor the checkpoint must hold: its Hugging Face name and shape ([rows, cols] for matrices).
-struct TensorSpec {
-  std::string name;
-  std::vector<int64_t> shape;
-  int64_t elementCount() const;
-};
-
-// Every tensor of a Phi3ForCausalLM checkpoint, in the order Hugging Face writes them (embeddings, layers, final
-// norm, lm_head). The generator writes exactly these; the loader checks a checkpoint against them.
-std::vector<TensorSpec> expectedTensors(const ModelConfig& config);
 
 // Parses and validates; `source` names the file in error messages.
 ModelConfig parseModelConfig(const nlohmann::json& json, const std::string& source);

@@ -71,8 +71,8 @@ class ShardQuantizer {
     for (int64_t first = 0; first < rows; first += pieceRows) {
       const int64_t count = std::min(pieceRows, rows - first);
       const std::span<std::byte> piece(raw.data(), size_t(count * rowBytes));
-      const Segment segment{first, count};
-      source_.copyRows(tensor.name, std::span<const Segment>(&segment, 1), piece);
+      const IndexRange segment{first, count};
+      source_.copyRows(tensor.name, std::span<const IndexRange>(&segment, 1), piece);
       if (quantize) {
         quantized.resize(size_t(count * rowElements));
         const auto* bf16 = reinterpret_cast<const uint16_t*>(raw.data());

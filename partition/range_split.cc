@@ -20,9 +20,9 @@ void requireSplittable(int64_t total, int64_t parts, const std::string& what) {
 
 }  // namespace
 
-std::vector<ShardRange> splitEvenly(int64_t total, int parts, const std::string& what) {
+std::vector<IndexRange> splitEvenly(int64_t total, int parts, const std::string& what) {
   requireSplittable(total, parts, what);
-  std::vector<ShardRange> ranges;
+  std::vector<IndexRange> ranges;
   const int64_t base = total / parts, longer = total % parts;
   int64_t begin = 0;
   for (int i = 0; i < parts; ++i) {
@@ -39,12 +39,12 @@ int64_t splitBlock(int64_t total, int parts, int64_t preferred) {
   return block;
 }
 
-std::vector<ShardRange> splitInBlocks(int64_t total, int parts, int64_t preferred, const std::string& what) {
+std::vector<IndexRange> splitInBlocks(int64_t total, int parts, int64_t preferred, const std::string& what) {
   requireSplittable(total, parts, what);
   const int64_t block = splitBlock(total, parts, preferred), blocks = ceilDiv(total, block);
   // Each boundary at the block nearest the even split point, so the ranges differ by at most one block (a short
   // last block counted as what it holds), and each keeps at least one block.
-  std::vector<ShardRange> ranges;
+  std::vector<IndexRange> ranges;
   int64_t begin = 0, previous = 0;
   for (int i = 1; i <= parts; ++i) {
     int64_t end = total;
@@ -60,7 +60,7 @@ std::vector<ShardRange> splitInBlocks(int64_t total, int parts, int64_t preferre
   return ranges;
 }
 
-std::vector<ShardRange> splitByWeights(int64_t total, const std::vector<double>& weights, const std::string& what) {
+std::vector<IndexRange> splitByWeights(int64_t total, const std::vector<double>& weights, const std::string& what) {
   const int parts = int(weights.size());
   requireSplittable(total, parts, what);
   double sum = 0;
@@ -71,7 +71,7 @@ std::vector<ShardRange> splitByWeights(int64_t total, const std::vector<double>&
     }
     sum += weights[i];
   }
-  std::vector<ShardRange> ranges;
+  std::vector<IndexRange> ranges;
   double cumulative = 0;
   int64_t begin = 0;
   for (int i = 0; i < parts; ++i) {

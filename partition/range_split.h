@@ -12,7 +12,7 @@
 namespace phx {
 
 // `parts` contiguous ranges covering [0, total); the first total % parts are one longer. Requires total >= parts.
-std::vector<ShardRange> splitEvenly(int64_t total, int parts, const std::string& what);
+std::vector<IndexRange> splitEvenly(int64_t total, int parts, const std::string& what);
 
 // The block a blocked split of `total` over `parts` uses: `preferred`, halved while there are fewer blocks than
 // parts, so a small model still gives every rank at least one block.
@@ -21,10 +21,10 @@ int64_t splitBlock(int64_t total, int parts, int64_t preferred);
 // `parts` contiguous ranges covering [0, total) in whole blocks of splitBlock(total, parts, preferred), as evenly
 // as the blocks allow: every boundary is the block boundary nearest total * i / parts, so sizes differ by at most
 // one block; only the last range can end in a partial block.
-std::vector<ShardRange> splitInBlocks(int64_t total, int parts, int64_t preferred, const std::string& what);
+std::vector<IndexRange> splitInBlocks(int64_t total, int parts, int64_t preferred, const std::string& what);
 
 // weights.size() non-empty contiguous ranges covering [0, total), sized in proportion to the weights (each
 // boundary rounded to the nearest whole item). Requires total >= weights.size() and positive finite weights.
-std::vector<ShardRange> splitByWeights(int64_t total, const std::vector<double>& weights, const std::string& what);
+std::vector<IndexRange> splitByWeights(int64_t total, const std::vector<double>& weights, const std::string& what);
 
 }  // namespace phx

@@ -5,11 +5,11 @@
 namespace phx {
 namespace {
 
-std::string rangeText(const ShardRange& range) {
+std::string rangeText(const IndexRange& range) {
   return "[" + std::to_string(range.begin) + ", " + std::to_string(range.end()) + ")";
 }
 
-void requireWithin(const ShardRange& range, int64_t limit, const std::string& field, bool allowEmpty) {
+void requireWithin(const IndexRange& range, int64_t limit, const std::string& field, bool allowEmpty) {
   if (range.begin < 0 || range.count < 0 || range.end() > limit || (!allowEmpty && range.count == 0)) {
     throwInvalidArgument("rank shard: " + field + " " + rangeText(range) + " must be a " +
                          (allowEmpty ? "" : "non-empty ") + "range within [0, " + std::to_string(limit) + ")");
@@ -42,7 +42,7 @@ void validateRankShard(const RankShard& shard, const ModelConfig& config) {
   }
   // Query head h reads KV head h / group: the first and last query heads bound the KV heads this rank needs.
   const int64_t group = config.numHeads / config.numKvHeads;
-  const ShardRange needed{shard.queryHeads.begin / group,
+  const IndexRange needed{shard.queryHeads.begin / group,
                           (shard.queryHeads.end() - 1) / group - shard.queryHeads.begin / group + 1};
   if (needed.begin < shard.kvHeads.begin || needed.end() > shard.kvHeads.end()) {
     throwInvalidArgument("rank shard: kvHeads " + rangeText(shard.kvHeads) + " must cover " + rangeText(needed) +

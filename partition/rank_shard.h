@@ -6,26 +6,17 @@
 #include <cstdint>
 #include <string>
 
+#include "common/index_range.h"
 #include "model/config.h"
 
 namespace phx {
 
-// [begin, begin + count)
-struct ShardRange {
-  int64_t begin = 0;
-  int64_t count = 0;
-
-  int64_t end() const { return begin + count; }
-  bool contains(int64_t index) const { return index >= begin && index < end(); }
-  bool operator==(const ShardRange&) const = default;
-};
-
 struct RankShard {
-  ShardRange layers;      // decoder layers of this pipeline stage
-  ShardRange queryHeads;  // rows of q_proj (and columns of o_proj) this rank computes, in heads
-  ShardRange kvHeads;     // the KV heads its query heads read (GQA groups); may overlap another rank's
-  ShardRange mlpColumns;  // columns of the intermediate: rows of gate and of up, columns of down_proj
-  ShardRange vocabRows;   // rows of embed_tokens and lm_head
+  IndexRange layers;      // decoder layers of this pipeline stage
+  IndexRange queryHeads;  // rows of q_proj (and columns of o_proj) this rank computes, in heads
+  IndexRange kvHeads;     // the KV heads its query heads read (GQA groups); may overlap another rank's
+  IndexRange mlpColumns;  // columns of the intermediate: rows of gate and of up, columns of down_proj
+  IndexRange vocabRows;   // rows of embed_tokens and lm_head
   bool firstStage = true;  // holds the embedding (its vocab rows)
   bool lastStage = true;   // holds the final norm and lm_head (its vocab rows)
 };

@@ -54,7 +54,7 @@ void requireValidSpec(const ModelConfig& c, const ClusterSpec& spec) {
 }
 
 // The KV heads query heads `q` read: query head h reads KV head h / group.
-ShardRange kvHeadsFor(const ShardRange& q, int64_t group) {
+IndexRange kvHeadsFor(const IndexRange& q, int64_t group) {
   const int64_t first = q.begin / group, last = (q.end() - 1) / group;
   return {first, last - first + 1};
 }
@@ -89,11 +89,11 @@ ShardPlan makeShardPlan(const ModelConfig& c, const ClusterSpec& spec) {
   requireValidSpec(c, spec);
   const std::vector<double> stageWeights =
       spec.stageMemoryWeights.empty() ? std::vector<double>(size_t(spec.pp), 1.0) : spec.stageMemoryWeights;
-  const std::vector<ShardRange> stages = splitByWeights(c.numLayers, stageWeights, "stage memory weights");
-  const std::vector<ShardRange> heads = splitEvenly(c.numHeads, spec.tp, "query heads (num_attention_heads)");
-  const std::vector<ShardRange> columns =
+  const std::vector<IndexRange> stages = splitByWeights(c.numLayers, stageWeights, "stage memory weights");
+  const std::vector<IndexRange> heads = splitEvenly(c.numHeads, spec.tp, "query heads (num_attention_heads)");
+  const std::vector<IndexRange> columns =
       splitInBlocks(c.intermediateSize, spec.tp, spec.preferredBlock, "MLP columns (intermediate_size)");
-  const std::vector<ShardRange> vocab =
+  const std::vector<IndexRange> vocab =
       splitInBlocks(c.vocabSize, spec.tp, spec.preferredBlock, "vocab rows (vocab_size)");
   const int64_t group = c.numHeads / c.numKvHeads;
   const bool vocabSplit = spec.tp > 1;
@@ -114,7 +114,7 @@ ShardPlan makeShardPlan(const ModelConfig& c, const ClusterSpec& spec) {
       r.shard.kvHeads = kvHeadsFor(r.shard.queryHeads, group);
       r.shard.mlpColumns = columns[size_t(tpRank)];
       // A middle stage holds neither the embedding nor lm_head, so no vocab rows.
-      r.shard.vocabRows = first || last ? vocab[size_t(tpRank)] : ShardRange{0, 0};
+      r.shard.vocabRows = first || last ? vocab[size_t(tpRank)] : IndexRange{0, 0};
       r.shard.firstStage = first;
       r.shard.lastStage = last;
       validateRankShard(r.shard, c);

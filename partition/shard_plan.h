@@ -22,7 +22,7 @@ struct ClusterSpec {
   int64_t rankMemoryBytes = 0;  // each rank's memory budget for weights + KV cache; 0: unlimited
   int64_t kvTokens = 4096;      // KV cache each rank reserves, in tokens (counted against rankMemoryBytes)
   int64_t kvBytesPerElement = 2;  // BF16 cache
-  MatrixStorage matrices = MatrixStorage::kBf16;  // how the ranks hold their matrices (`--dtype`)
+  WeightType matrices = WeightType::kBf16;  // how the ranks hold their matrices (`--dtype`)
   // MLP columns and vocab rows are split in multiples of this (halved for models too small to give every rank one
   // block): the packed kernels' 64-row block, so no rank's matrices carry padding.
   int64_t preferredBlock = 64;
@@ -54,7 +54,7 @@ struct ShardPlan {
 
   const RankPlan& rank(int stage, int tpRank) const { return ranks[size_t(stage * tp + tpRank)]; }
   int workers() const { return tp * pp; }
-  ShardRange stageLayers(int stage) const { return rank(stage, 0).shard.layers; }
+  IndexRange stageLayers(int stage) const { return rank(stage, 0).shard.layers; }
 };
 
 // Layers split into pp contiguous stages (in proportion to stageMemoryWeights); in every stage the same TP split:

@@ -7,7 +7,7 @@ namespace {
 
 using nlohmann::json;
 
-json rangeJson(const ShardRange& range) { return json::array({range.begin, range.end()}); }
+json rangeJson(const IndexRange& range) { return json::array({range.begin, range.end()}); }
 
 const json& field(const json& object, const std::string& name, const std::string& where) {
   if (!object.is_object()) throwInvalidArgument(where + ": expected a JSON object, got " + object.dump());
@@ -37,7 +37,7 @@ bool boolField(const json& object, const std::string& name, const std::string& w
   return value.get<bool>();
 }
 
-ShardRange rangeField(const json& object, const std::string& name, const std::string& where) {
+IndexRange rangeField(const json& object, const std::string& name, const std::string& where) {
   const json& value = field(object, name, where);
   if (!value.is_array() || value.size() != 2 || !value[0].is_number_integer() || !value[1].is_number_integer() ||
       value[1].get<int64_t>() < value[0].get<int64_t>()) {

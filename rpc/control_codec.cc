@@ -14,12 +14,12 @@ namespace {
 
 static_assert(std::endian::native == std::endian::little, "Data fields carry little-endian float32");
 
-void encodeRange(const ShardRange& range, proto::Range::Builder out) {
+void encodeRange(const IndexRange& range, proto::Range::Builder out) {
   out.setBegin(range.begin);
   out.setCount(range.count);
 }
 
-ShardRange decodeRange(proto::Range::Reader in) { return {in.getBegin(), in.getCount()}; }
+IndexRange decodeRange(proto::Range::Reader in) { return {in.getBegin(), in.getCount()}; }
 
 capnp::Data::Reader floatData(const float* data, size_t count) {
   return {reinterpret_cast<const kj::byte*>(data), count * sizeof(float)};

@@ -83,7 +83,7 @@ void ModelRunner::embedOrReceive(const StepBatch& batch, int64_t tokens) {
     comm_.recv(options_.previousStagePeer, asBytes(hidden_.data(), tokens * hidden));
     return;
   }
-  const ShardRange& vocab = weights_.shard.vocabRows;
+  const IndexRange& vocab = weights_.shard.vocabRows;
   ops::embed(weights_.embedding, vocab.begin, vocab.count, hidden, batch.tokens, hidden_.data());
   // A rank holding part of the vocabulary has zeros for the other ids: the group's sum is the embedding.
   if (vocab.count < weights_.config.vocabSize) comm_.allReduceSum({hidden_.data(), size_t(tokens * hidden)});

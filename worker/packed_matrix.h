@@ -29,8 +29,8 @@ struct PackedMatrix {
 
 // Rows per piece for a matrix `cols` wide: whole 64-row blocks, about kPackPieceBytes of BF16.
 inline int64_t packPieceRows(int64_t cols) {
-  const int64_t blocks = kPackPieceBytes / (cols * 2 * kMatmulRowBlock);
-  return kMatmulRowBlock * (blocks > 0 ? blocks : 1);
+  const int64_t blocks = kPackPieceBytes / (cols * 2 * kPackedRowBlock);
+  return kPackedRowBlock * (blocks > 0 ? blocks : 1);
 }
 
 }  // namespace phx

@@ -1,7 +1,7 @@
 // One rank's weights: the slices of each tensor its RankShard names, read from the checkpoint tensor by tensor,
 // packed for the kernels and the raw copy freed before the next tensor is read, so the peak memory is the packed
-// size plus one tensor. Which slice of which tensor a shard needs is data (shardTensorSlices), so a cluster only
-// computes other shards.
+// size plus one tensor. Which slice of which tensor a shard needs is data (partition/tensor_table.h), so a
+// cluster only computes other shards.
 #pragma once
 
 #include <cstdint>
@@ -13,25 +13,10 @@
 #include "model/checkpoint.h"
 #include "model/config.h"
 #include "partition/rank_shard.h"
+#include "partition/tensor_table.h"
 #include "worker/packed_matrix.h"
 
 namespace phx {
-
-enum class SliceAxis { kRows, kColumns };
-
-// What a rank reads of one tensor: rows (or columns) made of segments, concatenated in order.
-struct TensorSlice {
-  std::string name;
-  SliceAxis axis = SliceAxis::kRows;
-  std::vector<ShardRange> segments;
-  int64_t rows = 0;  // the slice's shape
-  int64_t cols = 0;
-};
-
-// Per layer: input norm, qkv (this rank's Q heads, then K heads, then V heads), o_proj (the columns of its Q
-// heads), post-attention norm, gate_up (its gate columns, then its up columns), down_proj (its columns). Then the
-// embedding and lm_head (its vocab rows) and the final norm, where the shard holds them.
-std::vector<TensorSlice> shardTensorSlices(const ModelConfig& config, const RankShard& shard);
 
 struct LayerWeights {
   std::vector<float> inputNorm;  // [hidden]
@@ -49,7 +34,7 @@ struct ShardWeights {
   std::vector<uint16_t> embedding;    // [vocab rows, hidden] BF16: a lookup reads one row per token
   std::vector<float> finalNorm;       // [hidden]
   PackedMatrix lmHead;                // [vocab rows, hidden]
-  int64_t bytes = 0;                  // resident weight bytes
+  int64_t bytes = 0;                  // resident weight bytes, as loaded
 };
 
 // bytesDone, bytesTotal (of the checkpoint slices), the tensor just loaded

@@ -52,7 +52,7 @@ uint64_t loadFingerprint(const ShardLoadRequest& request, MatmulCompute compute)
   std::sort(files.begin(), files.end());
   for (const std::string& file : files) text += "|" + file;
   const RankShard& s = request.shard;
-  for (const ShardRange& range : {s.layers, s.queryHeads, s.kvHeads, s.mlpColumns, s.vocabRows}) {
+  for (const IndexRange& range : {s.layers, s.queryHeads, s.kvHeads, s.mlpColumns, s.vocabRows}) {
     text += "|" + std::to_string(range.begin) + "+" + std::to_string(range.count);
   }
   text += "|" + std::to_string(s.firstStage) + std::to_string(s.lastStage) + "|kv " +

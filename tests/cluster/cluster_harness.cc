@@ -29,7 +29,7 @@ LocalEngine& localEngine(const std::string& preset, const Dtypes& dtypes) {
   return *engine;
 }
 
-ShardPlan planFor(const std::string& preset, int tp, int pp, MatrixStorage matrices) {
+ShardPlan planFor(const std::string& preset, int tp, int pp, WeightType matrices) {
   ClusterSpec spec;
   spec.tp = tp;
   spec.pp = pp;

@@ -29,7 +29,7 @@ struct Dtypes {
 // One LocalEngine per preset and dtypes per process (threads 1, the cluster's KV shape).
 LocalEngine& localEngine(const std::string& preset, const Dtypes& dtypes = {});
 
-ShardPlan planFor(const std::string& preset, int tp, int pp, MatrixStorage matrices = MatrixStorage::kBf16);
+ShardPlan planFor(const std::string& preset, int tp, int pp, WeightType matrices = WeightType::kBf16);
 // A TP-only cluster of `endpoints` on `preset` with the harness's KV shape and a generous connect timeout (60 s:
 // ctest runs tests side by side), logging nothing; for tests that change an option before starting.
 ClusterExecutorOptions clusterOptions(const std::string& preset, const std::vector<std::string>& endpoints);

@@ -37,7 +37,7 @@ void expectInt8Shards(const ClusterExecutor& cluster, const ShardPlan& int8Plan,
 }
 
 TEST_F(Int8ClusterTest, CoordinatorAsksForInt8WeightsAndKv) {
-  const ShardPlan plan = planFor("small", 2, 1, MatrixStorage::kInt8);
+  const ShardPlan plan = planFor("small", 2, 1, WeightType::kInt8);
   const ShardPlan bf16Plan = planFor("small", 2, 1);
   UcxWorkers workers(plan.workers());
   const Dtypes int8{WeightType::kInt8, KvType::kInt8};
@@ -64,7 +64,7 @@ TEST_F(Int8ClusterTest, CoordinatorAsksForInt8WeightsAndKv) {
 }
 
 TEST_F(Int8ClusterTest, WorkersOwnDtypeAppliesWhenTheCoordinatorLeavesItToThem) {
-  const ShardPlan plan = planFor("small", 2, 1, MatrixStorage::kInt8);
+  const ShardPlan plan = planFor("small", 2, 1, WeightType::kInt8);
   std::vector<float> asked, ownDtype;
   {
     UcxWorkers workers(plan.workers());

@@ -102,7 +102,7 @@ std::vector<std::vector<float>> runSharded(const std::string& preset, const std:
   return logits;
 }
 
-RankShard shardOf(const ModelConfig& c, ShardRange q, ShardRange kv, ShardRange mlp, ShardRange vocab) {
+RankShard shardOf(const ModelConfig& c, IndexRange q, IndexRange kv, IndexRange mlp, IndexRange vocab) {
   RankShard shard = wholeModelShard(c);
   shard.queryHeads = q;
   shard.kvHeads = kv;

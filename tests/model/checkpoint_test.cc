@@ -20,9 +20,9 @@ namespace {
 namespace fs = std::filesystem;
 
 // The bytes of the given rows of a row-major tensor whose rows are `rowBytes` long, as the writer wrote them.
-std::vector<std::byte> expectedRows(const std::string& name, uint64_t rowBytes, const std::vector<Segment>& rows) {
+std::vector<std::byte> expectedRows(const std::string& name, uint64_t rowBytes, const std::vector<IndexRange>& rows) {
   std::vector<std::byte> bytes;
-  for (const Segment& s : rows) {
+  for (const IndexRange& s : rows) {
     for (uint64_t i = uint64_t(s.begin) * rowBytes; i < uint64_t(s.begin + s.count) * rowBytes; ++i) {
       bytes.push_back(payloadByte(name, i));
     }
@@ -32,10 +32,10 @@ std::vector<std::byte> expectedRows(const std::string& name, uint64_t rowBytes, 
 
 // The bytes of the given columns of a [rows, cols] BF16 tensor: row by row, segments in order.
 std::vector<std::byte> expectedColumns(const std::string& name, int64_t rows, int64_t cols,
-                                       const std::vector<Segment>& columns) {
+                                       const std::vector<IndexRange>& columns) {
   std::vector<std::byte> bytes;
   for (int64_t r = 0; r < rows; ++r) {
-    for (const Segment& s : columns) {
+    for (const IndexRange& s : columns) {
       for (int64_t c = s.begin; c < s.begin + s.count; ++c) {
         for (int b = 0; b < 2; ++b) bytes.push_back(payloadByte(name, uint64_t((r * cols + c) * 2 + b)));
       }
@@ -44,10 +44,10 @@ std::vector<std::byte> expectedColumns(const std::string& name, int64_t rows, in
   return bytes;
 }
 
-std::vector<std::byte> copyRows(const Checkpoint& checkpoint, const std::string& name, std::vector<Segment> rows,
+std::vector<std::byte> copyRows(const Checkpoint& checkpoint, const std::string& name, std::vector<IndexRange> rows,
                                 uint64_t rowBytes) {
   uint64_t total = 0;
-  for (const Segment& s : rows) total += uint64_t(s.count) * rowBytes;
+  for (const IndexRange& s : rows) total += uint64_t(s.count) * rowBytes;
   std::vector<std::byte> out(total);
   checkpoint.copyRows(name, rows, out);
   return out;
@@ -141,7 +141,7 @@ TEST(Checkpoint, OpensAFullSizePhi4Layout) {
   EXPECT_EQ(checkpoint->info("model.layers.39.self_attn.qkv_proj.weight").shape, (std::vector<int64_t>{7680, 5120}));
   // The last rows of lm_head sit at the very end of a shard: a read there works (the hole reads as zeros).
   std::vector<std::byte> out(2 * 5120 * 2, std::byte{1});
-  checkpoint->copyRows("lm_head.weight", std::vector<Segment>{{100350, 2}}, out);
+  checkpoint->copyRows("lm_head.weight", std::vector<IndexRange>{{100350, 2}}, out);
   EXPECT_EQ(std::count(out.begin(), out.end(), std::byte{0}), std::ptrdiff_t(out.size()));
 }
 
@@ -151,14 +151,14 @@ TEST(Checkpoint, CopyRowsConcatenatesSegments) {
   const auto checkpoint = Checkpoint::open(temp.path());
   // qkv_proj: [Q 4 heads x 16 | K 2 x 16 | V 2 x 16, 64]. Rank 1 of 2 holds Q heads 2-3, K head 1, V head 1.
   const std::string qkv = "model.layers.1.self_attn.qkv_proj.weight";
-  const std::vector<Segment> rank1 = {{32, 32}, {64 + 16, 16}, {96 + 16, 16}};
+  const std::vector<IndexRange> rank1 = {{32, 32}, {64 + 16, 16}, {96 + 16, 16}};
   EXPECT_EQ(copyRows(*checkpoint, qkv, rank1, 128), expectedRows(qkv, 128, rank1));
   // gate_up_proj: [gate 96 | up 96, 64]. Columns 48-95 of the MLP: that range of the gate half and of the up half.
   const std::string gateUp = "model.layers.0.mlp.gate_up_proj.weight";
-  const std::vector<Segment> half = {{48, 48}, {96 + 48, 48}};
+  const std::vector<IndexRange> half = {{48, 48}, {96 + 48, 48}};
   EXPECT_EQ(copyRows(*checkpoint, gateUp, half, 128), expectedRows(gateUp, 128, half));
   // A 1-D tensor's rows are its elements; empty segments add nothing.
-  const std::vector<Segment> norm = {{60, 4}, {0, 0}, {0, 2}};
+  const std::vector<IndexRange> norm = {{60, 4}, {0, 0}, {0, 2}};
   EXPECT_EQ(copyRows(*checkpoint, "model.norm.weight", norm, 2), expectedRows("model.norm.weight", 2, norm));
   EXPECT_EQ(checkpoint->bytesRead(), 64 * 128 + 96 * 128 + 6 * 2u);
 }
@@ -169,7 +169,7 @@ TEST(Checkpoint, CopyColumnsSlicesEveryRow) {
   const auto checkpoint = Checkpoint::open(temp.path());
   const std::string down = "model.layers.0.mlp.down_proj.weight";  // [64, 96]
   const std::string oProj = "model.layers.1.self_attn.o_proj.weight";  // [64, 64]
-  const std::vector<std::pair<std::string, std::vector<Segment>>> cases = {
+  const std::vector<std::pair<std::string, std::vector<IndexRange>>> cases = {
       {down, {{48, 48}}},                  // rank 1 of 2
       {down, {{0, 96}}},                   // everything
       {down, {{0, 10}, {10, 86}}},         // adjacent segments that cover every column
@@ -202,7 +202,7 @@ TEST(Checkpoint, CopiesFromManyThreadsAtOnce) {
         for (const TensorInfo& info : checkpoint->tensors()) {
           const int64_t rows = info.shape[0] / kThreads;
           const uint64_t rowBytes = info.byteSize / uint64_t(info.shape[0]);
-          const std::vector<Segment> mine = {{t * rows, rows}};
+          const std::vector<IndexRange> mine = {{t * rows, rows}};
           mismatches[t] += copyRows(*checkpoint, info.name, mine, rowBytes) != expectedRows(info.name, rowBytes, mine);
         }
       }
@@ -237,9 +237,9 @@ TEST(Checkpoint, CopiesLeaveNoFilePagesResident) {
   std::vector<std::byte> columns(8192 * 512 * 2, std::byte{1});
   const int64_t before = residentBytes();
   checkpoint->copyTensor(embed.name, out);
-  checkpoint->copyRows("lm_head.weight", std::vector<Segment>{{4096, 4096}, {0, 4096}}, out);
+  checkpoint->copyRows("lm_head.weight", std::vector<IndexRange>{{4096, 4096}, {0, 4096}}, out);
   const int64_t afterRows = residentBytes();
-  checkpoint->copyColumns("lm_head.weight", std::vector<Segment>{{256, 512}}, columns);
+  checkpoint->copyColumns("lm_head.weight", std::vector<IndexRange>{{256, 512}}, columns);
   const int64_t afterColumns = residentBytes();
   EXPECT_LT(afterRows - before, 2 << 20) << "whole-tensor and row copies grew RSS";
   EXPECT_LT(afterColumns - afterRows, 2 << 20) << "a column copy grew RSS";
@@ -291,7 +291,7 @@ TEST(Checkpoint, BadSelectionsNameTheTensor) {
   const auto checkpoint = Checkpoint::open(temp.path());
   const std::string qkv = "model.layers.0.self_attn.qkv_proj.weight";  // [128, 64]
   std::vector<std::byte> out(64 * 128 * 2);
-  auto rows = [&](std::vector<Segment> segments, size_t bytes) {
+  auto rows = [&](std::vector<IndexRange> segments, size_t bytes) {
     return [&checkpoint, &out, &qkv, segments, bytes] {
       checkpoint->copyRows(qkv, segments, std::span(out).first(bytes));
     };
@@ -301,10 +301,10 @@ TEST(Checkpoint, BadSelectionsNameTheTensor) {
   expectInvalidArgument(rows({{4, -2}}, 0), "out of range");
   expectInvalidArgument(rows({{0, 4}}, 3 * 128), "selection is 512 bytes");
   expectInvalidArgument(
-      [&] { checkpoint->copyColumns(qkv, std::vector<Segment>{{60, 5}}, std::span(out).first(128 * 5 * 2)); },
+      [&] { checkpoint->copyColumns(qkv, std::vector<IndexRange>{{60, 5}}, std::span(out).first(128 * 5 * 2)); },
       "column segment [60, +5)");
   expectInvalidArgument(
-      [&] { checkpoint->copyColumns("model.norm.weight", std::vector<Segment>{{0, 1}}, std::span(out).first(2)); },
+      [&] { checkpoint->copyColumns("model.norm.weight", std::vector<IndexRange>{{0, 1}}, std::span(out).first(2)); },
       "'model.norm.weight' of shape [64] is not 2-D");
   expectInvalidArgument([&] { checkpoint->copyTensor(qkv, std::span(out).first(10)); }, "holds 10 bytes");
   expectInvalidArgument([&] { checkpoint->info("model.layers.9.mlp.down_proj.weight"); },

@@ -49,7 +49,7 @@ TEST(PlanCli, Int8WeighsTheInt8Plan) {
   ASSERT_EQ(run.exitCode, 0) << run.err;
   ClusterSpec spec;
   spec.tp = 2;
-  spec.matrices = MatrixStorage::kInt8;
+  spec.matrices = WeightType::kInt8;
   EXPECT_EQ(json::parse(run.out), toJson(makeShardPlan(loadModelConfig(kTiny + "/config.json"), spec)));
   const ProcessResult table = runPhalanx({"plan", "--model", kTiny, "--tp", "2", "--dtype", "int8"});
   EXPECT_THAT(table.out, HasSubstr("matrices INT8"));

@@ -12,11 +12,11 @@ const ModelConfig& phi4() { return findModelPreset("phi4").config; }
 
 TEST(RankShardTest, WholeModelCoversEverything) {
   const RankShard shard = wholeModelShard(phi4());
-  EXPECT_EQ(shard.layers, (ShardRange{0, 40}));
-  EXPECT_EQ(shard.queryHeads, (ShardRange{0, 40}));
-  EXPECT_EQ(shard.kvHeads, (ShardRange{0, 10}));
-  EXPECT_EQ(shard.mlpColumns, (ShardRange{0, 17920}));
-  EXPECT_EQ(shard.vocabRows, (ShardRange{0, 100352}));
+  EXPECT_EQ(shard.layers, (IndexRange{0, 40}));
+  EXPECT_EQ(shard.queryHeads, (IndexRange{0, 40}));
+  EXPECT_EQ(shard.kvHeads, (IndexRange{0, 10}));
+  EXPECT_EQ(shard.mlpColumns, (IndexRange{0, 17920}));
+  EXPECT_EQ(shard.vocabRows, (IndexRange{0, 100352}));
   EXPECT_NO_THROW(validateRankShard(shard, phi4()));
 }
 

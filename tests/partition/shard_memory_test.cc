@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include "kernels/packed_weight.h"
 #include "model/checkpoint.h"
 #include "partition/shard_plan.h"
 #include "worker/shard_weights.h"
@@ -13,23 +12,18 @@
 namespace phx {
 namespace {
 
-// The packing this file mirrors.
-static_assert(kPackedRowBlock == kMatmulRowBlock);
-static_assert(kPackedColBlock == kMatmulColBlock);
-
 void expectPlannedBytesAreLoadedBytes(const std::string& preset, int tp, int pp,
-                                      MatrixStorage matrices = MatrixStorage::kBf16) {
+                                      WeightType matrices = WeightType::kBf16) {
   const auto checkpoint = Checkpoint::open(std::filesystem::path(PHX_TEST_DATA_DIR) / preset);
   ClusterSpec spec;
   spec.tp = tp;
   spec.pp = pp;
   spec.matrices = matrices;
   const ShardPlan plan = makeShardPlan(checkpoint->config(), spec);
-  const WeightType loadAs = matrices == MatrixStorage::kInt8 ? WeightType::kInt8 : WeightType::kBf16;
   for (const RankPlan& rank : plan.ranks) {
-    const ShardWeights weights = loadShardWeights(*checkpoint, rank.shard, nullptr, loadAs);
+    const ShardWeights weights = loadShardWeights(*checkpoint, rank.shard, nullptr, matrices);
     EXPECT_EQ(rank.weightBytes, weights.bytes)
-        << preset << " tp " << tp << " pp " << pp << " " << weightTypeName(loadAs) << " worker " << rank.worker
+        << preset << " tp " << tp << " pp " << pp << " " << weightTypeName(matrices) << " worker " << rank.worker
         << ": " << describeRankShard(rank.shard);
   }
 }
@@ -43,9 +37,9 @@ TEST(ShardMemoryTest, TinyPlansWeighWhatTheLoaderHolds) {
 
 TEST(ShardMemoryTest, Int8PlansWeighWhatTheLoaderHolds) {
   for (const auto& [tp, pp] : {std::pair{1, 1}, {3, 1}, {2, 2}}) {
-    expectPlannedBytesAreLoadedBytes("tiny", tp, pp, MatrixStorage::kInt8);
+    expectPlannedBytesAreLoadedBytes("tiny", tp, pp, WeightType::kInt8);
   }
-  expectPlannedBytesAreLoadedBytes("small", 2, 1, MatrixStorage::kInt8);
+  expectPlannedBytesAreLoadedBytes("small", 2, 1, WeightType::kInt8);
 }
 
 TEST(ShardMemoryTest, SmallPlanWeighsWhatTheLoaderHolds) {
@@ -53,14 +47,12 @@ TEST(ShardMemoryTest, SmallPlanWeighsWhatTheLoaderHolds) {
 }
 
 TEST(ShardMemoryTest, PackedBytesPadRowsTo64AndColumnsTo16) {
-  EXPECT_EQ(packedBf16Bytes(64, 16), 64 * 16 * 2);
-  EXPECT_EQ(packedBf16Bytes(65, 16), 128 * 16 * 2);
-  EXPECT_EQ(packedBf16Bytes(64, 17), 64 * 32 * 2);
-  EXPECT_EQ(packedBf16Bytes(0, 16), 0);
+  EXPECT_EQ(packedMatrixBytes(64, 16, WeightType::kBf16), 64 * 16 * 2);
+  EXPECT_EQ(packedMatrixBytes(65, 16, WeightType::kBf16), 128 * 16 * 2);
+  EXPECT_EQ(packedMatrixBytes(64, 17, WeightType::kBf16), 64 * 32 * 2);
+  EXPECT_EQ(packedMatrixBytes(0, 16, WeightType::kBf16), 0);
   // INT8: one byte an element, plus a scale and a row sum (4 bytes each) per padded row.
-  EXPECT_EQ(packedInt8Bytes(65, 17), 128 * (32 + 8));
-  EXPECT_EQ(packedMatrixBytes(65, 17, MatrixStorage::kInt8), packedInt8Bytes(65, 17));
-  EXPECT_EQ(packedMatrixBytes(65, 17, MatrixStorage::kBf16), packedBf16Bytes(65, 17));
+  EXPECT_EQ(packedMatrixBytes(65, 17, WeightType::kInt8), 128 * (32 + 8));
 }
 
 }  // namespace

@@ -72,7 +72,7 @@ TEST(ShardPlanJsonTest, UsesSnakeCaseFieldsAndHalfOpenRanges) {
   EXPECT_GT(rank1["weight_bytes"].get<int64_t>(), 0);
   EXPECT_GT(rank1["kv_bytes_per_1k_tokens"].get<int64_t>(), 0);
   const RankShard shard = rankShardFromJson(toJson(planOf(3, 1).rank(0, 1).shard), phi4());
-  EXPECT_EQ(shard.kvHeads, (ShardRange{3, 4}));
+  EXPECT_EQ(shard.kvHeads, (IndexRange{3, 4}));
 }
 
 void expectRejected(const json& j, const std::string& fragment) {

@@ -13,6 +13,7 @@
 #include "model/presets.h"
 #include "partition/range_split.h"
 #include "partition/shard_memory.h"
+#include "partition/tensor_table.h"
 
 namespace phx {
 namespace {
@@ -30,9 +31,9 @@ ClusterSpec cluster(int tp, int pp = 1, std::vector<double> stageWeights = {}) {
 }
 
 // Ranges laid end to end from 0 must cover [0, total) with no gap or overlap.
-void expectPartition(const std::vector<ShardRange>& ranges, int64_t total, const std::string& what) {
+void expectPartition(const std::vector<IndexRange>& ranges, int64_t total, const std::string& what) {
   int64_t next = 0;
-  for (const ShardRange& range : ranges) {
+  for (const IndexRange& range : ranges) {
     EXPECT_EQ(range.begin, next) << what;
     EXPECT_GT(range.count, 0) << what;
     next = range.end();
@@ -56,10 +57,10 @@ TEST_P(Phi4PlanTest, EveryTpPartitionsHeadsColumnsRowsAndLayers) {
     SCOPED_TRACE("tp " + std::to_string(tp) + ", pp " + std::to_string(pp));
     const ShardPlan plan = makeShardPlan(c, cluster(tp, pp));
     ASSERT_EQ(plan.ranks.size(), size_t(tp * pp));
-    std::vector<ShardRange> stageLayers;
+    std::vector<IndexRange> stageLayers;
     int64_t weights = 0, replicated = 0;
     for (int stage = 0; stage < pp; ++stage) {
-      std::vector<ShardRange> q, mlp, vocab;
+      std::vector<IndexRange> q, mlp, vocab;
       int64_t kvHeadsHeld = 0;
       for (int t = 0; t < tp; ++t) {
         const RankPlan& r = plan.rank(stage, t);
@@ -121,22 +122,22 @@ TEST(ShardPlanTest, WholeModelWeighsWhatPhi4Weighs) {
   // Phi-4's BF16 checkpoint is 29.3 GB; norms are held as f32 (two per layer and the final one, 5120 each).
   const ModelConfig& c = phi4();
   const int64_t norms = (2 * c.numLayers + 1) * c.hiddenSize;
-  EXPECT_EQ(shardWeightBytes(c, wholeModelShard(c)), c.parameterCount() * 2 + norms * 2);
+  EXPECT_EQ(shardWeightBytes(c, wholeModelShard(c)), parameterCount(c) * 2 + norms * 2);
 }
 
 TEST(ShardPlanTest, TpThreeReplicatesAKvHeadOnTwoRanks) {
   // 40 query heads over 3 ranks: 14 | 13 | 13. Query heads 12..15 read KV head 3, split across ranks 0 and 1.
   const ShardPlan plan = makeShardPlan(phi4(), cluster(3));
-  EXPECT_EQ(plan.rank(0, 0).shard.queryHeads, (ShardRange{0, 14}));
-  EXPECT_EQ(plan.rank(0, 1).shard.queryHeads, (ShardRange{14, 13}));
-  EXPECT_EQ(plan.rank(0, 2).shard.queryHeads, (ShardRange{27, 13}));
-  EXPECT_EQ(plan.rank(0, 0).shard.kvHeads, (ShardRange{0, 4}));
-  EXPECT_EQ(plan.rank(0, 1).shard.kvHeads, (ShardRange{3, 4}));
-  EXPECT_EQ(plan.rank(0, 2).shard.kvHeads, (ShardRange{6, 4}));
+  EXPECT_EQ(plan.rank(0, 0).shard.queryHeads, (IndexRange{0, 14}));
+  EXPECT_EQ(plan.rank(0, 1).shard.queryHeads, (IndexRange{14, 13}));
+  EXPECT_EQ(plan.rank(0, 2).shard.queryHeads, (IndexRange{27, 13}));
+  EXPECT_EQ(plan.rank(0, 0).shard.kvHeads, (IndexRange{0, 4}));
+  EXPECT_EQ(plan.rank(0, 1).shard.kvHeads, (IndexRange{3, 4}));
+  EXPECT_EQ(plan.rank(0, 2).shard.kvHeads, (IndexRange{6, 4}));
   // Boundaries at the 64-blocks nearest thirds: 280 MLP blocks 93 | 94 | 93, 1568 vocab blocks 523 | 522 | 523.
-  EXPECT_EQ(plan.rank(0, 0).shard.mlpColumns, (ShardRange{0, 93 * 64}));
-  EXPECT_EQ(plan.rank(0, 1).shard.mlpColumns, (ShardRange{93 * 64, 94 * 64}));
-  EXPECT_EQ(plan.rank(0, 2).shard.vocabRows, (ShardRange{1045 * 64, 523 * 64}));
+  EXPECT_EQ(plan.rank(0, 0).shard.mlpColumns, (IndexRange{0, 93 * 64}));
+  EXPECT_EQ(plan.rank(0, 1).shard.mlpColumns, (IndexRange{93 * 64, 94 * 64}));
+  EXPECT_EQ(plan.rank(0, 2).shard.vocabRows, (IndexRange{1045 * 64, 523 * 64}));
 }
 
 TEST(ShardPlanTest, TinyModelsSplitInSmallerBlocks) {
@@ -148,26 +149,26 @@ TEST(ShardPlanTest, TinyModelsSplitInSmallerBlocks) {
     EXPECT_EQ(r.shard.mlpColumns.count % 16, 0);
   }
   // 100 over 3 in blocks of 32 (three 64-blocks would leave a rank empty): 32 | 32 | 36, not 64 | 32 | 4.
-  const std::vector<ShardRange> partial = splitInBlocks(100, 3, 64, "x");
+  const std::vector<IndexRange> partial = splitInBlocks(100, 3, 64, "x");
   expectPartition(partial, 100, "a partial last block");
-  EXPECT_EQ(partial[1], (ShardRange{32, 32}));
-  EXPECT_EQ(partial[2], (ShardRange{64, 36}));
+  EXPECT_EQ(partial[1], (IndexRange{32, 32}));
+  EXPECT_EQ(partial[2], (IndexRange{64, 36}));
 }
 
 TEST(ShardPlanTest, StageWeightsSplitLayersInProportion) {
   const ModelConfig& c = phi4();
   ShardPlan plan = makeShardPlan(c, cluster(2, 2, {1, 3}));
-  EXPECT_EQ(plan.stageLayers(0), (ShardRange{0, 10}));
-  EXPECT_EQ(plan.stageLayers(1), (ShardRange{10, 30}));
+  EXPECT_EQ(plan.stageLayers(0), (IndexRange{0, 10}));
+  EXPECT_EQ(plan.stageLayers(1), (IndexRange{10, 30}));
   plan = makeShardPlan(c, cluster(1, 3, {2, 1, 1}));
-  EXPECT_EQ(plan.stageLayers(0), (ShardRange{0, 20}));
-  EXPECT_EQ(plan.stageLayers(1), (ShardRange{20, 10}));
-  EXPECT_EQ(plan.stageLayers(2), (ShardRange{30, 10}));
+  EXPECT_EQ(plan.stageLayers(0), (IndexRange{0, 20}));
+  EXPECT_EQ(plan.stageLayers(1), (IndexRange{20, 10}));
+  EXPECT_EQ(plan.stageLayers(2), (IndexRange{30, 10}));
   EXPECT_EQ(plan.rank(1, 0).shard.vocabRows.count, 0);  // a middle stage: no embedding, no lm_head
   // A tiny stage still gets one layer.
   plan = makeShardPlan(findModelPreset("tiny").config, cluster(1, 2, {1, 1000}));
-  EXPECT_EQ(plan.stageLayers(0), (ShardRange{0, 1}));
-  EXPECT_EQ(plan.stageLayers(1), (ShardRange{1, 1}));
+  EXPECT_EQ(plan.stageLayers(0), (IndexRange{0, 1}));
+  EXPECT_EQ(plan.stageLayers(1), (IndexRange{1, 1}));
 }
 
 void expectRefused(const ClusterSpec& spec, const std::string& fragment) {
