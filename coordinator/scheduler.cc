@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "common/error.h"
+#include "coordinator/step_plan.h"
 #include "coordinator/token_stream.h"
 
 namespace phx {
@@ -92,7 +93,7 @@ std::vector<uint64_t> Scheduler::submit(std::vector<SequenceRequest> requests, s
   }
   std::vector<uint64_t> ids;
   std::lock_guard lock(mutex_);
-  if (queued_ + int64_t(requests.size()) > options_.maxWaiting) {
+  if (int64_t(submitted_.size()) + waitingSeen_ + int64_t(requests.size()) > options_.maxWaiting) {
     throw Error(ErrorKind::kOverloaded, "the server's queue is full (" + std::to_string(options_.maxWaiting) +
                                             " sequences waiting); retry later");
   }
@@ -101,7 +102,6 @@ std::vector<uint64_t> Scheduler::submit(std::vector<SequenceRequest> requests, s
     submitted_.push_back(std::make_unique<Sequence>(ids.back(), std::move(requests[i]), std::move(sinks[i]),
                                                     tokenizer_));
   }
-  queued_ += int64_t(requests.size());
   wake_.notify_one();
   return ids;
 }
@@ -123,6 +123,7 @@ void Scheduler::takeSubmissions() {
     std::lock_guard lock(mutex_);
     for (auto& sequence : submitted_) waiting_.push_back(std::move(sequence));
     submitted_.clear();
+    waitingSeen_ = int64_t(waiting_.size());
     cancelled.swap(cancelled_);
   }
   for (uint64_t id : cancelled) {
@@ -136,8 +137,6 @@ void Scheduler::takeSubmissions() {
       allocator_.release((*it)->table);
       waiting_.erase(it);
       ++counters_.sequencesCancelled;
-      std::lock_guard lock(mutex_);
-      --queued_;
     }
   }
 }
@@ -179,8 +178,6 @@ void Scheduler::admit() {
     }
     running_.push_back(std::move(waiting_.front()));
     waiting_.pop_front();
-    std::lock_guard lock(mutex_);
-    --queued_;
   }
 }
 
@@ -204,10 +201,6 @@ void Scheduler::replayRunning() {
     ++replayed;
   }
   std::erase_if(running_, [](const std::unique_ptr<Sequence>& s) { return s == nullptr || s->ended; });
-  {
-    std::lock_guard lock(mutex_);
-    queued_ += replayed;
-  }
   counters_.replays += replayed;
   if (replayed > 0 && hooks_.onReplay) hooks_.onReplay(replayed);
 }
@@ -264,10 +257,6 @@ bool Scheduler::reserveDecodeBlocks() {
       preempt(**victim);
       waiting_.push_front(std::move(*victim));
       running_.erase(std::next(victim).base());
-      {
-        std::lock_guard lock(mutex_);
-        ++queued_;
-      }
       if (self) break;
     }
   }
@@ -338,73 +327,62 @@ void Scheduler::end(Sequence& sequence, SequenceEvent event) {
 
 void Scheduler::retireEnded() {
   std::erase_if(running_, [](const std::unique_ptr<Sequence>& s) { return s->ended; });
-  for (auto it = waiting_.begin(); it != waiting_.end();) {
-    if ((*it)->ended) {
-      it = waiting_.erase(it);
-      std::lock_guard lock(mutex_);
-      --queued_;
-    } else {
-      ++it;
-    }
-  }
+  std::erase_if(waiting_, [](const std::unique_ptr<Sequence>& s) { return s->ended; });
 }
 
+// Plan, run, update (vLLM's schedule() -> execute -> update_from_output()).
 bool Scheduler::step() {
   takeSubmissions();
   retireEnded();
-  if (!executorUsable()) {
-    retireEnded();
-    publishStats();
-    // Sequences still running (the fault was seen between steps, before any step failed) wait as well: returning
-    // idle here would park the loop until the next submission and leave them hanging.
-    if (waiting_.empty() && running_.empty()) return false;
-    std::unique_lock lock(mutex_);  // recovering: look again shortly, or at once for a submission
-    wake_.wait_for(lock, std::chrono::milliseconds(20));
-    return true;
-  }
+  if (!executorUsable()) return awaitRecovery();
+  const StepPlan plan = schedule();
+  if (plan.empty()) return !running_.empty() || !waiting_.empty();
+  const auto start = Clock::now();
+  const StepOutput* output = execute(plan.batch);
+  if (output == nullptr) return !waiting_.empty();
+  updateFromOutput(plan, *output, secondsBetween(start, Clock::now()));
+  return true;
+}
+
+bool Scheduler::awaitRecovery() {
+  retireEnded();
+  publishStats();
+  // Sequences still running (the fault was seen between steps, before any step failed) wait as well: returning
+  // idle here would park the loop until the next submission and leave them hanging.
+  if (waiting_.empty() && running_.empty()) return false;
+  std::unique_lock lock(mutex_);  // recovering: look again shortly, or at once for a submission
+  wake_.wait_for(lock, std::chrono::milliseconds(20));
+  return true;
+}
+
+// Admits what fits, gives every running sequence the blocks its next token needs (preempting when short), and
+// plans the step over what is left running. Publishes the stats of the batch it plans.
+StepPlan Scheduler::schedule() {
   admit();
   retireEnded();
-  if (running_.empty() || !reserveDecodeBlocks()) {
-    retireEnded();
-    publishStats();
-    return !running_.empty() || !waiting_.empty();
-  }
-  // Decode tokens first (one per sequence whose prompt is done), then prompt chunks, under the token budget.
-  struct Planned {
-    Sequence* sequence;
-    int64_t chunk;
-    bool logits;
-  };
-  std::vector<Planned> plan;
-  StepBatch batch;
-  batch.candidates = options_.candidates;
-  batch.kvEpoch = kvEpoch_;
-  int64_t budget = options_.maxBatchTokens;
-  StepReport report;
-  for (const bool decoding : {true, false}) {
-    for (auto& owned : running_) {
-      Sequence& sequence = *owned;
-      const int64_t pending = int64_t(sequence.tokens.size()) - sequence.computed;
-      if (sequence.ended || budget == 0 || (pending == 1) != decoding) continue;
-      const int64_t chunk = std::min(pending, budget);
-      budget -= chunk;
-      const bool logits = chunk == pending;
-      batch.tokens.insert(batch.tokens.end(), sequence.tokens.begin() + sequence.computed,
-                          sequence.tokens.begin() + sequence.computed + chunk);
+  const bool runnable = !running_.empty() && reserveDecodeBlocks();
+  retireEnded();
+  StepPlan plan;
+  if (runnable) {
+    std::vector<PlannableSequence> sequences;
+    for (const auto& sequence : running_) {
+      const SamplingParams& p = sequence->sampler.params();
       // A request whose top_k or top_logprobs exceeds the batch's candidates widens its own rows only.
-      const SamplingParams& p = sequence.sampler.params();
       const int32_t wanted = options_.candidates > 0 ? std::max(p.topK, p.topLogprobs) : 0;
       const int32_t own = wanted > options_.candidates ? int32_t(std::min<int64_t>(wanted, tokenizer_.vocabSize())) : 0;
-      batch.sequences.push_back(
-          {sequence.computed, chunk, sequence.table, logits ? LogitsFor::kLast : LogitsFor::kNone, own});
-      plan.push_back({&sequence, chunk, logits});
-      (decoding ? report.decodeTokens : report.prefillTokens) += chunk;
+      sequences.push_back({sequence->tokens, sequence->computed, &sequence->table, own});
     }
+    plan = planStep(sequences, options_.maxBatchTokens, options_.candidates, kvEpoch_);
   }
-  const auto start = Clock::now();
-  const StepOutput* output = nullptr;
+  publishStats();
+  return plan;
+}
+
+// The step's logits, or null when it failed: a lost worker (kDisconnected) replays every sequence once the
+// cluster is back; any other failure fails the running sequences.
+const StepOutput* Scheduler::execute(const StepBatch& batch) {
   try {
-    output = &executor_.run(batch);
+    return &executor_.run(batch);
   } catch (const std::exception& error) {
     const auto* known = dynamic_cast<const Error*>(&error);
     const ErrorKind kind = known ? known->kind() : ErrorKind::kInternal;
@@ -417,32 +395,34 @@ bool Scheduler::step() {
       failAll(std::string("the model step failed: ") + error.what(), kind);
     }
     publishStats();
-    return !waiting_.empty();
+    return nullptr;
   }
+}
+
+// Advances each planned sequence by its chunk, offers its full blocks to the prefix cache and samples the rows it
+// asked for (logit rows come in batch order, one per sampled chunk).
+void Scheduler::updateFromOutput(const StepPlan& plan, const StepOutput& output, double seconds) {
   recoveringSince_.reset();
-  report.seconds = secondsBetween(start, Clock::now());
-  report.sequences = int64_t(plan.size());
-  // Logit rows come in batch order, one per sequence that asked.
   int64_t row = 0;
-  for (const Planned& planned : plan) {
-    Sequence& sequence = *planned.sequence;
-    counters_.promptTokens += std::max<int64_t>(0, std::min(sequence.promptTokens, sequence.computed + planned.chunk) -
-                                                       sequence.computed);
-    sequence.computed += planned.chunk;
+  for (const PlannedChunk& chunk : plan.chunks) {
+    Sequence& sequence = *running_[chunk.sequence];
+    counters_.promptTokens += std::clamp<int64_t>(sequence.promptTokens - sequence.computed, 0, chunk.tokens);
+    sequence.computed += chunk.tokens;
     if (options_.prefixCaching) registerFullBlocks(sequence);
-    if (!planned.logits) continue;
+    if (!chunk.sampled) continue;
     const int64_t r = row++;
-    acceptToken(sequence, batch.candidates > 0
-                              ? sequence.sampler.sample(output->candidates.at(size_t(r)), sequence.generated)
-                              : sequence.sampler.sample(output->row(r), sequence.generated));
+    acceptToken(sequence, plan.batch.candidates > 0
+                              ? sequence.sampler.sample(output.candidates.at(size_t(r)), sequence.generated)
+                              : sequence.sampler.sample(output.row(r), sequence.generated));
   }
   retireEnded();
+  const StepReport report{.sequences = int64_t(plan.chunks.size()), .decodeTokens = plan.decodeTokens,
+                          .prefillTokens = plan.prefillTokens, .seconds = seconds};
   counters_.steps++;
   counters_.lastStepSequences = report.sequences;
-  counters_.lastStepTokens = int64_t(batch.tokens.size());
+  counters_.lastStepTokens = int64_t(plan.batch.tokens.size());
   if (hooks_.onStep) hooks_.onStep(report);
   publishStats();
-  return true;
 }
 
 void Scheduler::failAll(const std::string& why, ErrorKind kind) {
@@ -461,6 +441,7 @@ void Scheduler::publishStats() {
   counters_.kvBlocksCached = prefixCache_.cachedBlocks();
   counters_.kvBlocksActive = allocator_.usedBlocks() - prefixCache_.evictableBlocks();
   std::lock_guard lock(mutex_);
+  waitingSeen_ = int64_t(waiting_.size());
   counters_.waiting += int64_t(submitted_.size());
   stats_ = counters_;
 }

@@ -6,7 +6,9 @@
 // short (its blocks are freed and it is recomputed later from its tokens), (4) fills the step under a token
 // budget: one token per decoding sequence first, then prompt chunks, and (5) samples each sequence's next token
 // from the step's logit candidates, streaming text through TokenStream. Sequences join and leave the batch at every
-// step. submit() and cancel() may be called from any thread; steps run on the one thread that calls run().
+// step. As vLLM's schedule() -> execute -> update_from_output(), a step is planned first (1-4: schedule(), whose
+// batch is the pure planStep of coordinator/step_plan.h), then run, then applied (5: updateFromOutput). submit()
+// and cancel() may be called from any thread; steps run on the one thread that calls run().
 //
 // Faults (a cluster worker died or hung): the KV of every sequence may be gone, so a step that fails with
 // kDisconnected, or any change of the executor's kvEpoch(), forgets the prefix cache and replays every running
@@ -33,6 +35,7 @@
 #include "coordinator/generation.h"
 #include "coordinator/prefix_cache.h"
 #include "coordinator/sampler.h"
+#include "coordinator/step_plan.h"
 #include "model/tokenizer.h"
 #include "rpc/step.h"
 
@@ -143,6 +146,11 @@ class Scheduler {
 
  private:
   struct Sequence;
+  // step(), in its phases: plan (admission, blocks, the batch), run, update (sample, advance, stats).
+  StepPlan schedule();
+  const StepOutput* execute(const StepBatch& batch);
+  void updateFromOutput(const StepPlan& plan, const StepOutput& output, double seconds);
+  bool awaitRecovery();
   void takeSubmissions();
   void admit();
   bool reserveDecodeBlocks();
@@ -170,7 +178,7 @@ class Scheduler {
   std::condition_variable_any wake_;
   std::vector<std::unique_ptr<Sequence>> submitted_;
   std::vector<uint64_t> cancelled_;
-  int64_t queued_ = 0;  // submitted and waiting, for the queue limit
+  int64_t waitingSeen_ = 0;  // waiting_.size() as the scheduler thread last published it, for the queue limit
   uint64_t nextId_ = 1;
   SchedulerStats stats_;
   uint64_t kvEpoch_ = 0;  // the executor's kvEpoch() the cached KV belongs to
