@@ -76,7 +76,7 @@ std::vector<int32_t> promptTokens(const ParsedArgs& args, const Tokenizer& token
   if (args.has("prompt")) return tokenizer.encode(args.str("prompt"), /*allowSpecial=*/false);
   if (args.has("chat")) {
     const ChatMessage message{"user", args.str("chat")};
-    return tokenizer.encode(applyChatTemplate({&message, 1}, /*addGenerationPrompt=*/true), /*allowSpecial=*/true);
+    return chatTemplateIds({&message, 1}, /*addGenerationPrompt=*/true, tokenizer);
   }
   std::vector<int32_t> ids;
   for (int64_t id : args.integerList("prompt-tokens")) {

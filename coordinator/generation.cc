@@ -5,7 +5,7 @@
 #include <string>
 
 #include "common/error.h"
-#include "coordinator/stop_strings.h"
+#include "coordinator/token_stream.h"
 
 namespace phx {
 namespace {
@@ -89,8 +89,7 @@ struct Decoding {
   void run(const StepOutput& prefillOutput, Clock::time_point start) {
     const SamplingParams& params = request.params;
     Sampler sampler(params, request.fallbackSeed);
-    IncrementalDecoder decoder(tokenizer);
-    StopStringFilter stopStrings(params.stopStrings);
+    TokenStream stream(tokenizer, params.stopTokenIds, params.stopStrings);  // the scheduler's stop rules
     std::vector<int32_t> history;
     const StepOutput* output = &prefillOutput;
     Clock::time_point decodeStart;
@@ -103,10 +102,8 @@ struct Decoding {
         result.prefillSeconds = secondsSince(start);
         decodeStart = Clock::now();
       }
-      const bool stopId =
-          std::find(params.stopTokenIds.begin(), params.stopTokenIds.end(), id) != params.stopTokenIds.end();
-      if (!stopId) show(stopStrings.push(decoder.push(id)));
-      if (stopId || stopStrings.stopped()) {
+      show(stream.push(id));
+      if (stream.stopped()) {
         result.finishReason = FinishReason::kStop;
         break;
       }
@@ -123,7 +120,7 @@ struct Decoding {
       output = &runChunk(executor, std::span(&history.back(), 1), cached, sequence.table(), LogitsFor::kLast,
                          request.candidates);
     }
-    if (!stopStrings.stopped()) show(stopStrings.push(decoder.finish()) + stopStrings.finish());
+    show(stream.finish());
     result.decodeSeconds = secondsSince(decodeStart);
   }
 

@@ -1,6 +1,7 @@
 // The single-node generate loop: the prompt prefilled in chunks, then one token per step, each sampled from the
 // step's logits; stops on a stop token id, a stop string, max tokens, a full context or cancellation. Text is
-// streamed as it becomes safe to show: whole UTF-8 characters (IncrementalDecoder), never part of a stop string.
+// streamed as it becomes safe to show through TokenStream (coordinator/token_stream.h), the scheduler's own stop
+// rules: whole UTF-8 characters, never part of a stop string.
 #pragma once
 
 #include <atomic>

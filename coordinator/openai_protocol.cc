@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "common/error.h"
+#include "model/chat_template.h"
 
 namespace phx {
 namespace {
@@ -112,14 +113,13 @@ std::string messageContent(const json& message, size_t index) {
   return text;
 }
 
-// Phi-4's chat template (model/chat_template.h), built from ids: role markers as special tokens, contents encoded
-// as plain text so a user cannot inject a turn boundary by typing "<|im_end|>".
+// The request's messages, checked with OpenAI-shaped errors naming the field, as Phi-4's chat template in ids
+// (model/chat_template.h: contents as plain text, so a user cannot inject a turn boundary).
 std::vector<int32_t> chatPrompt(const json& body, const Tokenizer& tokenizer) {
   const json* messages = field(body, "messages");
   if (messages == nullptr || !messages->is_array()) invalid("messages", "'messages' must be a list of messages");
   if (messages->empty()) invalid("messages", "'messages' must not be empty");
-  std::vector<int32_t> ids;
-  auto append = [&ids](const std::vector<int32_t>& more) { ids.insert(ids.end(), more.begin(), more.end()); };
+  std::vector<ChatMessage> turns;
   for (size_t i = 0; i < messages->size(); ++i) {
     const json& message = (*messages)[i];
     const std::string where = "messages[" + std::to_string(i) + "]";
@@ -130,12 +130,9 @@ std::vector<int32_t> chatPrompt(const json& body, const Tokenizer& tokenizer) {
     if (name != "system" && name != "user" && name != "assistant") {
       invalid(where + ".role", "'" + where + ".role' must be system, user or assistant, got '" + name + "'");
     }
-    append(tokenizer.encode("<|im_start|>" + name + "<|im_sep|>", /*allowSpecial=*/true));
-    append(tokenizer.encode(messageContent(message, i), /*allowSpecial=*/false));
-    append(tokenizer.encode("<|im_end|>", /*allowSpecial=*/true));
+    turns.push_back({name, messageContent(message, i)});
   }
-  append(tokenizer.encode("<|im_start|>assistant<|im_sep|>", /*allowSpecial=*/true));
-  return ids;
+  return chatTemplateIds(turns, /*addGenerationPrompt=*/true, tokenizer);
 }
 
 void checkModel(const json& body, const ApiLimits& limits) {

@@ -1,7 +1,7 @@
 // One sequence's generated tokens turned into the text a client sees: ids decoded incrementally (whole UTF-8
 // characters only), stop token ids ending the sequence unshown, stop strings held back until known not to match
-// and cut at the first match. The per-token half of the generate loop (coordinator/generation.h), kept apart so
-// the batching scheduler applies exactly the same rules to each of its sequences.
+// and cut at the first match. The one place these rules live: the batching scheduler applies them to each of its
+// sequences and the single-sequence generate loop (coordinator/generation.h) to its one.
 #pragma once
 
 #include <cstdint>
