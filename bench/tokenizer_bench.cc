@@ -18,7 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
-#include "bench/hardware_limits.h"
+#include "kernels/roofline.h"
 #include "model/pretokenizer.h"
 #include "model/tokenizer.h"
 #include "model/tokenizer_files.h"
@@ -93,7 +93,7 @@ int run(int argc, char** argv) {
   writeTokenizerFiles(work);
   Tokenizer tokenizer = Tokenizer::load(work);
   const Pretokenizer pretokenizer(tokenizer.pattern(), "cl100k");
-  const double bandwidth = measureReadBandwidth(1, int64_t(1) << 30, 3);
+  const double bandwidth = measureReadBandwidthGBs(1, size_t(1) << 30, 3) * 1e9;
   const fs::path textFile = work / "text.txt";
 
   std::printf("%-11s %6s %9s %13s %13s %13s %8s %11s %11s\n", "case", "MB", "tokens", "phalanx cold", "phalanx warm",

@@ -21,7 +21,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/args.h"
+#include "cli/bench_record.h"
 #include "cli/commands.h"
+#include "common/elapsed.h"
 #include "common/error.h"
 #include "coordinator/cluster_executor.h"
 #include "kernels/roofline.h"
@@ -33,29 +35,6 @@ namespace phx::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-ArgParser parser() {
-  ArgParser p("phalanx bench --model DIR --tp T [--pp P] [--cluster HOST:PORT,...] [options]",
-              "Decode tokens/s at batch 1 through a cluster (ClusterExecutor) beside the same model in this process "
-              "with as many threads as the cluster has workers, alternating repetitions, and the share of each "
-              "step the workers spend computing, communicating and waiting. Without --cluster, T x P workers are "
-              "started here (one thread, one core each).");
-  p.option("model", "DIR", "checkpoint directory (the workers read it too)")
-      .option("tp", "T", "tensor-parallel ranks per stage", "2")
-      .option("pp", "P", "pipeline stages", "1")
-      .option("cluster", "LIST", "running workers, HOST:PORT by worker index (default: start them here)")
-      .option("gen", "N", "tokens decoded per repetition", "32")
-      .option("reps", "R", "timed repetitions (after one untimed)", "3")
-      .option("candidates", "K", "logit candidates per row the workers return", std::to_string(kDefaultCandidates))
-      .option("local-threads", "N", "threads of the in-process comparison (0: skip it; default: the worker count)")
-      .option("dtype", "T", "matrix weights: bf16, int8 (each worker quantizes its shard while loading) or auto "
-              "(the checkpoint's own)", "auto")
-      .option("kv-dtype", "T", "KV cache: bf16, int8 or f32", "bf16")
-      .option("bandwidth-gib", "N", "GiB streamed to measure the read bandwidth beside each repetition (0: skip)",
-              "4")
-      .flag("json", "print one JSON object on stdout (the table goes to stderr)");
-  return p;
-}
 
 // Workers started by this command: /proc/self/exe worker, one per core, killed when this goes.
 class LocalWorkers {
@@ -158,166 +137,216 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-}  // namespace
+// What a run measured, before it becomes the record.
+struct ClusterRun {
+  std::vector<double> clusterRates, localRates, rooflines, ofRoofline;
+  StepShares shares;
+  std::vector<WorkerLoadReport> reports;
+  MatmulCompute compute = MatmulCompute::kF32Fma;
+};
 
-int benchClusterCommand(int argc, char** argv) {
-  const auto parsed = parser().parse(argc, argv);
-  if (!parsed) return 0;
-  const ParsedArgs& args = *parsed;
-  const int tp = int(args.integer("tp")), pp = int(args.integer("pp"));
-  const int64_t gen = args.integer("gen"), reps = args.integer("reps");
-  const int32_t candidates = int32_t(args.integer("candidates"));
-  if (tp < 1 || pp < 1 || gen < 1 || reps < 1 || candidates < 0) {
+struct ClusterBench {
+  std::string model;
+  ModelConfig config;
+  int tp = 2, pp = 1;
+  int64_t gen = 32, reps = 3;
+  int32_t candidates = kDefaultCandidates;
+  int localThreads = 0;
+  WeightType weightType = WeightType::kBf16;
+  KvType kvType = KvType::kBf16;
+  int64_t bandwidthGiB = 4;
+  ShardPlan plan;
+  ClusterExecutorOptions options;
+};
+
+ClusterBench clusterBenchFrom(const ParsedArgs& args) {
+  ClusterBench b;
+  b.tp = args.has("tp") ? int(args.integer("tp")) : 2;
+  b.pp = args.has("pp") ? int(args.integer("pp")) : 1;
+  b.gen = args.integer("gen");
+  b.reps = args.integer("reps");
+  b.candidates = int32_t(args.integer("candidates"));
+  if (b.tp < 1 || b.pp < 1 || b.gen < 1 || b.reps < 1 || b.candidates < 0) {
     throwInvalidArgument("--tp, --pp, --gen and --reps must be positive, --candidates not negative");
   }
-  const std::string model = args.str("model");
-  const auto checkpoint = Checkpoint::open(model);
-  const ModelConfig config = checkpoint->config();
-  const WeightType weightType = resolveWeightType(*checkpoint, parseWeightDtype(args.str("dtype")));
-  const KvType kvType = parseKvDtype(args.str("kv-dtype"));
-  const int64_t bandwidthGiB = args.integer("bandwidth-gib");
-  if (bandwidthGiB < 0) throwInvalidArgument("--bandwidth-gib must not be negative");
+  b.model = args.str("model");
+  const auto checkpoint = Checkpoint::open(b.model);
+  b.config = checkpoint->config();
+  b.weightType = resolveWeightType(*checkpoint, parseWeightDtype(args.str("dtype")));
+  b.kvType = parseKvDtype(args.str("kv-dtype"));
+  b.bandwidthGiB = args.integer("bandwidth-gib");
+  if (b.bandwidthGiB < 0) throwInvalidArgument("--bandwidth-gib must not be negative");
   ClusterSpec spec;
-  spec.tp = tp;
-  spec.pp = pp;
-  spec.kvTokens = gen + 32;
-  spec.matrices = weightType;
-  const ShardPlan plan = makeShardPlan(config, spec);
-  const int localThreads = args.has("local-threads") ? int(args.integer("local-threads")) : plan.workers();
-  FILE* table = args.has("json") ? stderr : stdout;
+  spec.tp = b.tp;
+  spec.pp = b.pp;
+  spec.kvTokens = b.gen + 32;
+  spec.matrices = b.weightType;
+  b.plan = makeShardPlan(b.config, spec);
+  b.localThreads = args.has("local-threads") ? int(args.integer("local-threads")) : b.plan.workers();
+  b.options.plan = b.plan;
+  b.options.checkpointDir = b.model;
+  b.options.kvBlockSize = 16;
+  b.options.kvBlocks = (b.gen + 32 + 15) / 16;
+  b.options.threadsPerWorker = 1;
+  b.options.weightType = b.weightType;
+  b.options.kvType = b.kvType;
+  return b;
+}
+
+std::unique_ptr<LocalEngine> localComparison(const ClusterBench& b) {
+  if (b.localThreads <= 0) return nullptr;
+  LocalEngineOptions options;
+  options.kvTokens = b.options.kvBlocks * b.options.kvBlockSize;
+  options.kvBlockSize = b.options.kvBlockSize;
+  options.threads = b.localThreads;
+  options.weightType = b.weightType;
+  options.kvType = b.kvType;
+  return LocalEngine::open(b.model, options);
+}
+
+// Alternating repetitions (rep 0 untimed): the cluster, bracketed by bandwidth probes, then the local engine.
+void runRepetitions(const ClusterBench& b, ClusterExecutor& cluster, LocalEngine* local,
+                    const ReadBandwidthProbe* probe, double bytesPerStep, ClusterRun& run) {
+  const auto bandwidth = [&] { return probe ? probe->passGBs() * 1e9 : 0.0; };
+  for (int64_t rep = 0; rep <= b.reps; ++rep) {
+    const double before = rep > 0 ? bandwidth() : 0;
+    const double c = decodeRate(cluster, b.gen, b.candidates, &cluster, rep > 0 ? &run.shares : nullptr);
+    const double after = rep > 0 ? bandwidth() : 0;
+    const double l = local ? decodeRate(local->runner(), b.gen, b.candidates, nullptr, nullptr) : 0;
+    if (rep == 0) continue;
+    run.clusterRates.push_back(c);
+    run.localRates.push_back(l);
+    std::fprintf(stderr, "rep %lld: cluster %.2f tok/s", (long long)rep, c);
+    if (local) std::fprintf(stderr, ", local %.2f tok/s", l);
+    if (probe) {
+      run.rooflines.push_back(std::max(before, after) / bytesPerStep);
+      run.ofRoofline.push_back(c / run.rooflines.back());
+      std::fprintf(stderr, ", roofline %.2f tok/s (%.1f GB/s)", run.rooflines.back(), std::max(before, after) / 1e9);
+    }
+    std::fprintf(stderr, "\n");
+  }
+}
+
+// Each worker's resident memory after loading against its plan's estimate (weights + KV cache).
+nlohmann::json workerMemory(const ClusterBench& b, const std::vector<WorkerLoadReport>& reports) {
+  nlohmann::json memory = nlohmann::json::array();
+  for (size_t w = 0; w < reports.size(); ++w) {
+    const RankPlan& rank = b.plan.ranks[w];
+    const KvCacheShape kv = kvCacheShapeFor(b.config, rank.shard, b.options.kvBlockSize,
+                                            b.options.kvBlocks * b.options.kvBlockSize, b.kvType);
+    memory.push_back({{"worker", w},
+                      {"rss_bytes", reports[w].rssBytes},
+                      {"peak_rss_bytes", reports[w].peakRssBytes},
+                      {"plan_bytes", double(rank.weightBytes + kv.bytes())},
+                      {"bytes_read", reports[w].bytesRead},
+                      {"load_seconds", reports[w].loadSeconds}});
+  }
+  return memory;
+}
+
+BenchRecord clusterRecord(const ClusterBench& b, const ClusterRun& run, double bytesPerStep) {
+  const double roofline = median(run.rooflines);
+  const double wall = run.shares.wall > 0 ? run.shares.wall : 1;
+  return {{"model", b.model},
+          {"tp", b.tp},
+          {"pp", b.pp},
+          {"gen", b.gen},
+          {"reps", b.reps},
+          {"dtype", weightTypeName(b.weightType)},
+          {"kv_dtype", kvTypeName(b.kvType)},
+          {"matmul_compute", matmulComputeName(run.compute)},
+          {"read_bandwidth_gb_s", roofline * bytesPerStep / 1e9},
+          {"decode_bytes_per_step", bytesPerStep},
+          {"roofline_tokens_per_second", roofline},
+          {"roofline_fraction", median(run.ofRoofline)},
+          {"cluster_tokens_per_second", median(run.clusterRates)},
+          {"local_threads", b.localThreads},
+          {"local_tokens_per_second", median(run.localRates)},
+          {"compute_share", run.shares.compute / wall},
+          {"comm_share", run.shares.comm / wall},
+          {"wait_share", run.shares.wait / wall},
+          {"coordinator_share", run.shares.coordinator / wall},
+          {"step_ms", 1e3 * wall / double(b.gen * b.reps)},
+          {"workers", workerMemory(b, run.reports)}};
+}
+
+// The record as the human-readable report.
+void printClusterReport(FILE* out, const BenchRecord& r, bool probed) {
+  const auto d = [&r](const char* key) { return r.at(key).get<double>(); };
+  std::fprintf(out,
+               "model %s, %s weights, %s KV, tp %d x pp %d (%d workers, 1 thread each), batch 1, %lld tokens x %lld "
+               "reps\n",
+               r.at("model").get<std::string>().c_str(), r.at("dtype").get<std::string>().c_str(),
+               r.at("kv_dtype").get<std::string>().c_str(), r.at("tp").get<int>(), r.at("pp").get<int>(),
+               r.at("tp").get<int>() * r.at("pp").get<int>(), r.at("gen").get<long long>(),
+               r.at("reps").get<long long>());
+  std::fprintf(out, "%-28s %10s\n", "", "tok/s (median)");
+  std::fprintf(out, "%-28s %10.2f\n", "cluster decode", d("cluster_tokens_per_second"));
+  if (probed) {
+    std::fprintf(out, "%-28s %10.2f  (%d-thread read bandwidth %.1f GB/s / %.2f GB read a step)\n",
+                 "bandwidth roofline", d("roofline_tokens_per_second"), r.at("tp").get<int>() * r.at("pp").get<int>(),
+                 d("read_bandwidth_gb_s"), d("decode_bytes_per_step") / 1e9);
+    std::fprintf(out, "%-28s %9.1f%%  (median of each repetition over its own roofline)\n", "cluster / roofline",
+                 100 * d("roofline_fraction"));
+  }
+  if (r.at("local_threads").get<int>() > 0) {
+    const std::string local = "one process, " + std::to_string(r.at("local_threads").get<int>()) + " threads";
+    std::fprintf(out, "%-28s %10.2f\n", local.c_str(), d("local_tokens_per_second"));
+    std::fprintf(out, "%-28s %9.1f%%\n", "cluster / one process",
+                 100 * d("cluster_tokens_per_second") / d("local_tokens_per_second"));
+  }
+  std::fprintf(out, "every worker multiplies BF16 weights with %s\n",
+               r.at("matmul_compute").get<std::string>().c_str());
+  std::fprintf(out,
+               "step time (mean over ranks, share of wall): compute %.1f%%, communication %.1f%%, wait %.1f%%, "
+               "coordinator %.1f%%; %.3f ms a step\n",
+               100 * d("compute_share"), 100 * d("comm_share"), 100 * d("wait_share"), 100 * d("coordinator_share"),
+               d("step_ms"));
+  for (const auto& w : r.at("workers")) {
+    const double rss = w.at("rss_bytes").get<double>(), planned = w.at("plan_bytes").get<double>();
+    std::fprintf(out,
+                 "worker %d: RSS %.1f MiB after loading (peak %.1f MiB), plan %.1f MiB (weights + KV): %+.1f%%; "
+                 "read %.1f MiB of the checkpoint in %.1f s\n",
+                 w.at("worker").get<int>(), rss / 1048576, w.at("peak_rss_bytes").get<double>() / 1048576,
+                 planned / 1048576, 100 * (rss / planned - 1), w.at("bytes_read").get<double>() / 1048576,
+                 w.at("load_seconds").get<double>());
+  }
+}
+
+}  // namespace
+
+int benchCluster(const ParsedArgs& args) {
+  ClusterBench b = clusterBenchFrom(args);
   // The workers' cores together stream the weights: the bandwidth of as many threads, probed just before and just
   // after each cluster repetition (the better of the two), so that each is judged against its own minute on a host
   // whose bandwidth drifts. The buffer is allocated before the workers hold any memory.
   std::unique_ptr<ReadBandwidthProbe> probe;
-  if (bandwidthGiB > 0) probe = std::make_unique<ReadBandwidthProbe>(plan.workers(), size_t(bandwidthGiB) << 30);
-  const auto bandwidth = [&] { return probe ? probe->passGBs() * 1e9 : 0.0; };
-  const double bytesPerStep = decodeBytesPerStep(config, plan, kvType, gen);
+  if (b.bandwidthGiB > 0) probe = std::make_unique<ReadBandwidthProbe>(b.plan.workers(), size_t(b.bandwidthGiB) << 30);
+  const double bytesPerStep = decodeBytesPerStep(b.config, b.plan, b.kvType, b.gen);
 
   std::unique_ptr<LocalWorkers> started;
-  std::vector<std::string> endpoints;
   if (args.has("cluster")) {
-    endpoints = args.strList("cluster");
+    b.options.endpoints = args.strList("cluster");
   } else {
-    started = std::make_unique<LocalWorkers>(plan.workers(), std::filesystem::absolute(model).string());
-    endpoints = started->endpoints();
+    started = std::make_unique<LocalWorkers>(b.plan.workers(), std::filesystem::absolute(b.model).string());
+    b.options.endpoints = started->endpoints();
   }
-  ClusterExecutorOptions options;
-  options.endpoints = endpoints;
-  options.plan = plan;
-  options.checkpointDir = model;
-  options.kvBlockSize = 16;
-  options.kvBlocks = (gen + 32 + 15) / 16;
-  options.threadsPerWorker = 1;
-  options.weightType = weightType;
-  options.kvType = kvType;
   const auto loadStart = Clock::now();
-  auto cluster = ClusterExecutor::start(options);
-  std::fprintf(stderr, "cluster of %d workers loaded in %.1f s\n", plan.workers(),
-               std::chrono::duration<double>(Clock::now() - loadStart).count());
-  std::unique_ptr<LocalEngine> local;
-  if (localThreads > 0) {
-    LocalEngineOptions localOptions;
-    localOptions.kvTokens = options.kvBlocks * options.kvBlockSize;
-    localOptions.kvBlockSize = options.kvBlockSize;
-    localOptions.threads = localThreads;
-    localOptions.weightType = weightType;
-    localOptions.kvType = kvType;
-    local = LocalEngine::open(model, localOptions);
-  }
+  auto cluster = ClusterExecutor::start(b.options);
+  std::fprintf(stderr, "cluster of %d workers loaded in %.1f s\n", b.plan.workers(), secondsSince(loadStart));
+  std::unique_ptr<LocalEngine> local = localComparison(b);
 
-  std::vector<double> clusterRates, localRates, rooflines, ofRoofline;
-  StepShares shares;
-  for (int64_t rep = 0; rep <= reps; ++rep) {  // rep 0 is untimed
-    const double before = rep > 0 ? bandwidth() : 0;
-    const double c = decodeRate(*cluster, gen, candidates, cluster.get(), rep > 0 ? &shares : nullptr);
-    const double after = rep > 0 ? bandwidth() : 0;
-    const double l = local ? decodeRate(local->runner(), gen, candidates, nullptr, nullptr) : 0;
-    if (rep == 0) continue;
-    clusterRates.push_back(c);
-    localRates.push_back(l);
-    std::fprintf(stderr, "rep %lld: cluster %.2f tok/s", (long long)rep, c);
-    if (local) std::fprintf(stderr, ", local %.2f tok/s", l);
-    if (probe) {
-      rooflines.push_back(std::max(before, after) / bytesPerStep);
-      ofRoofline.push_back(c / rooflines.back());
-      std::fprintf(stderr, ", roofline %.2f tok/s (%.1f GB/s)", rooflines.back(), std::max(before, after) / 1e9);
-    }
-    std::fprintf(stderr, "\n");
-  }
-  const auto reports = cluster->loadReports();
-  const MatmulCompute compute = cluster->compute();
+  ClusterRun run;
+  runRepetitions(b, *cluster, local.get(), probe.get(), bytesPerStep, run);
+  run.reports = cluster->loadReports();
+  run.compute = cluster->compute();
   cluster.reset();
   local.reset();
   started.reset();
-  const double roofline = median(rooflines);
-  const double bandwidthBytesPerSecond = roofline * bytesPerStep;
 
-  const double clusterRate = median(clusterRates), localRate = median(localRates);
-  const double wall = shares.wall > 0 ? shares.wall : 1;
-  std::fprintf(table,
-               "model %s, %s weights, %s KV, tp %d x pp %d (%d workers, 1 thread each), batch 1, %lld tokens x %lld "
-               "reps\n",
-               model.c_str(), weightTypeName(weightType), kvTypeName(kvType), tp, pp, plan.workers(), (long long)gen,
-               (long long)reps);
-  std::fprintf(table, "%-28s %10s\n", "", "tok/s (median)");
-  std::fprintf(table, "%-28s %10.2f\n", "cluster decode", clusterRate);
-  if (probe) {
-    std::fprintf(table, "%-28s %10.2f  (%d-thread read bandwidth %.1f GB/s / %.2f GB read a step)\n",
-                 "bandwidth roofline", roofline, plan.workers(), bandwidthBytesPerSecond / 1e9, bytesPerStep / 1e9);
-    std::fprintf(table, "%-28s %9.1f%%  (median of each repetition over its own roofline)\n", "cluster / roofline",
-                 100 * median(ofRoofline));
-  }
-  if (local) {
-    std::fprintf(table, "%-28s %10.2f\n", ("one process, " + std::to_string(localThreads) + " threads").c_str(),
-                 localRate);
-    std::fprintf(table, "%-28s %9.1f%%\n", "cluster / one process", 100 * clusterRate / localRate);
-  }
-  std::fprintf(table, "every worker multiplies BF16 weights with %s\n", matmulComputeName(compute));
-  std::fprintf(table,
-               "step time (mean over ranks, share of wall): compute %.1f%%, communication %.1f%%, wait %.1f%%, "
-               "coordinator %.1f%%; %.3f ms a step\n",
-               100 * shares.compute / wall, 100 * shares.comm / wall, 100 * shares.wait / wall,
-               100 * shares.coordinator / wall, 1e3 * wall / double(gen * reps));
-  // Each worker's resident memory after loading against its plan's estimate (weights + KV cache).
-  nlohmann::json memory = nlohmann::json::array();
-  for (size_t w = 0; w < reports.size(); ++w) {
-    const RankPlan& rank = plan.ranks[w];
-    const KvCacheShape kv = kvCacheShapeFor(config, rank.shard, options.kvBlockSize,
-                                            options.kvBlocks * options.kvBlockSize, kvType);
-    const double planned = double(rank.weightBytes + kv.bytes());
-    std::fprintf(table,
-                 "worker %zu: RSS %.1f MiB after loading (peak %.1f MiB), plan %.1f MiB (weights + KV): %+.1f%%; "
-                 "read %.1f MiB of the checkpoint in %.1f s\n",
-                 w, double(reports[w].rssBytes) / 1048576, double(reports[w].peakRssBytes) / 1048576, planned / 1048576,
-                 100 * (double(reports[w].rssBytes) / planned - 1), double(reports[w].bytesRead) / 1048576,
-                 reports[w].loadSeconds);
-    memory.push_back({{"worker", w}, {"rss_bytes", reports[w].rssBytes},
-                      {"peak_rss_bytes", reports[w].peakRssBytes}, {"plan_bytes", planned},
-                      {"bytes_read", reports[w].bytesRead}, {"load_seconds", reports[w].loadSeconds}});
-  }
-  if (args.has("json")) {
-    nlohmann::json out = {{"model", model},
-                          {"tp", tp},
-                          {"pp", pp},
-                          {"gen", gen},
-                          {"reps", reps},
-                          {"dtype", weightTypeName(weightType)},
-                          {"kv_dtype", kvTypeName(kvType)},
-                          {"matmul_compute", matmulComputeName(compute)},
-                          {"read_bandwidth_gb_s", bandwidthBytesPerSecond / 1e9},
-                          {"decode_bytes_per_step", bytesPerStep},
-                          {"roofline_tokens_per_second", roofline},
-                          {"roofline_fraction", median(ofRoofline)},
-                          {"cluster_tokens_per_second", clusterRate},
-                          {"local_threads", localThreads},
-                          {"local_tokens_per_second", localRate},
-                          {"compute_share", shares.compute / wall},
-                          {"comm_share", shares.comm / wall},
-                          {"wait_share", shares.wait / wall},
-                          {"coordinator_share", shares.coordinator / wall},
-                          {"workers", memory}};
-    std::printf("%s\n", out.dump().c_str());
-  }
+  const BenchRecord record = clusterRecord(b, run, bytesPerStep);
+  printClusterReport(args.has("json") ? stderr : stdout, record, probe != nullptr);
+  if (args.has("json")) printBenchJson(record);
   return 0;
 }
 

@@ -15,9 +15,11 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/args.h"
+#include "cli/bench_record.h"
 #include "cli/commands.h"
 #include "common/error.h"
 #include "coordinator/block_allocator.h"
+#include "kernels/hardware_limits.h"
 #include "kernels/matmul.h"
 #include "kernels/roofline.h"
 #include "worker/local_engine.h"
@@ -27,48 +29,6 @@ namespace {
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
-
-struct HardwareLimits {
-  int threads = 0;
-  double readBandwidthBytesPerSecond = 0;
-  double peakF32FlopsPerSecond = 0;
-  double peakBf16DotFlopsPerSecond = 0;  // 0 without AVX512_BF16
-  std::string matmulArithmetic;          // what the matmul uses for BF16 weights: "f32 FMA" or "bf16 dot"
-  double peakMatmulFlopsPerSecond = 0;   // that arithmetic's peak
-  double peakVnniOpsPerSecond = 0;       // vpdpbusd u8 x s8 (INT8 weights' arithmetic); 0 without AVX512_VNNI
-};
-
-// Measured with the kernels' own probes (kernels/roofline.h): the median of 5 passes over the bandwidth probe's
-// buffer (4 GiB by default, well past the 260 MiB L3 this host reports); register-only FMA and vdpbf16ps chains
-// for the peaks.
-HardwareLimits measureHardwareLimits(int threads, const ReadBandwidthProbe& probe) {
-  HardwareLimits limits;
-  limits.threads = threads;
-  std::vector<double> passes;
-  for (int pass = 0; pass < 5; ++pass) passes.push_back(probe.passGBs() * 1e9);
-  std::sort(passes.begin(), passes.end());
-  limits.readBandwidthBytesPerSecond = passes[passes.size() / 2];
-  limits.peakF32FlopsPerSecond = measurePeakF32Gflops(threads) * 1e9;
-  limits.peakBf16DotFlopsPerSecond = measurePeakBf16DotGflops(threads) * 1e9;
-  limits.peakVnniOpsPerSecond = measurePeakVnniGops(threads) * 1e9;
-  const bool dot = matmulCompute() == MatmulCompute::kBf16Dot;
-  limits.matmulArithmetic = dot ? "bf16 dot" : "f32 FMA";
-  limits.peakMatmulFlopsPerSecond = dot ? limits.peakBf16DotFlopsPerSecond : limits.peakF32FlopsPerSecond;
-  return limits;
-}
-
-// A limit is what the machine can do: the best of the measurements. On a shared host one probe can be slowed by a
-// neighbour (bandwidth probes here ranged from 36 to 63 GB/s within minutes), so it is measured before and after
-// the cases.
-HardwareLimits best(const HardwareLimits& a, const HardwareLimits& b) {
-  HardwareLimits limits = a;
-  limits.readBandwidthBytesPerSecond = std::max(a.readBandwidthBytesPerSecond, b.readBandwidthBytesPerSecond);
-  limits.peakF32FlopsPerSecond = std::max(a.peakF32FlopsPerSecond, b.peakF32FlopsPerSecond);
-  limits.peakBf16DotFlopsPerSecond = std::max(a.peakBf16DotFlopsPerSecond, b.peakBf16DotFlopsPerSecond);
-  limits.peakMatmulFlopsPerSecond = std::max(a.peakMatmulFlopsPerSecond, b.peakMatmulFlopsPerSecond);
-  limits.peakVnniOpsPerSecond = std::max(a.peakVnniOpsPerSecond, b.peakVnniOpsPerSecond);
-  return limits;
-}
 
 struct Case {
   std::string test;  // "pp512", "tg32"
@@ -94,12 +54,17 @@ struct CaseResult {
 };
 
 ArgParser parser() {
-  ArgParser p("phalanx bench --model DIR [options]",
+  ArgParser p("phalanx bench --model DIR [options]\n"
+              "       phalanx bench --model DIR --tp T [--pp P] [--cluster HOST:PORT,...] [options]",
               "Measures prefill (ppN: N prompt tokens per sequence) and decode (tgN: N tokens per sequence from an "
               "empty context) throughput, mean ± sd over repetitions after a warm-up, beside this machine's limits "
               "measured in the same run: read bandwidth / weight bytes per step for decode, the peak rate of the "
               "matmul's arithmetic / FLOPs per token for prefill (a batch of decodes is bound by whichever is "
-              "lower), and each figure's fraction of the peak f32 FMA rate.");
+              "lower), and each figure's fraction of the peak f32 FMA rate. With --tp, --pp or --cluster: decode "
+              "tokens/s at batch 1 through a cluster (ClusterExecutor) beside the same model in this process with as "
+              "many threads as the cluster has workers, alternating repetitions, and the share of each step the "
+              "workers spend computing, communicating and waiting; without --cluster, T x P workers are started here "
+              "(one thread, one core each).");
   p.option("model", "DIR", "checkpoint directory")
       .option("threads", "N", "compute threads", std::to_string(std::thread::hardware_concurrency()))
       .option("prompt", "N", "prompt tokens per sequence for the pp test (0: skip)", "512")
@@ -114,6 +79,14 @@ ArgParser parser() {
                                "prefill bound by the peak VNNI rate), auto (the checkpoint's own); e.g. bf16,int8",
               "auto")
       .option("kv-dtype", "T", "KV cache: bf16, int8 or f32", "bf16")
+      .option("tp", "T", "through a cluster: tensor-parallel ranks per stage (2 when only --pp or --cluster is given)")
+      .option("pp", "P", "through a cluster: pipeline stages (1 when not given)")
+      .option("cluster", "LIST", "through a cluster: running workers, HOST:PORT by worker index (default: start them "
+                                 "here)")
+      .option("candidates", "K", "through a cluster: logit candidates per row the workers return",
+              std::to_string(kDefaultCandidates))
+      .option("local-threads", "N", "through a cluster: threads of the in-process comparison (0: skip it; default: "
+                                    "the worker count)")
       .flag("json", "print one JSON object per case on stdout (the table goes to stderr)");
   return p;
 }
@@ -264,7 +237,8 @@ json gigabytesPerSecond(const std::vector<double>& bytesPerSecond) {
   return values;
 }
 
-json caseJson(const CaseResult& r, const HardwareLimits& limits) {
+// The case as its record: every figure --json prints, and the table shows (benchTable).
+BenchRecord caseRecord(const CaseResult& r, const HardwareLimits& limits) {
   json shares;
   for (size_t op = 0; op < size_t(ops::Op::kCount); ++op) {
     shares[std::string(ops::opName(ops::Op(op)))] = r.profile.seconds[op] / r.seconds;
@@ -315,32 +289,54 @@ LocalEngineOptions engineOptions(const std::vector<Case>& cases, int threads, in
   return options;
 }
 
-void printTableHeader(FILE* table) {
-  std::fprintf(table, "| %-7s | %5s | %7s | %5s | %18s | %11s | %8s | %-9s | %10s |\n", "test", "batch", "threads",
-               "dtype", "tokens/s", "limit tok/s", "of limit", "bound", "of f32 FMA");
-  std::fprintf(table, "|---------|-------|---------|-------|--------------------|-------------|----------|-----------|"
-                      "------------|\n");
+std::vector<BenchColumn> benchTable() {
+  const auto percent = [](std::string header, int width, std::string key) {
+    return BenchColumn{std::move(header), width, false, [key = std::move(key)](const BenchRecord& r) {
+                         char text[32];
+                         std::snprintf(text, sizeof text, "%.1f%%", 100 * r.at(key).get<double>());
+                         return std::string(text);
+                       }};
+  };
+  // "mean ± sd"
+  const auto tokensPerSecond = [](const BenchRecord& r) {
+    char text[64];
+    std::snprintf(text, sizeof text, "%9.2f ± %6.2f", r.at("tokens_per_s").get<double>(),
+                  r.at("tokens_per_s_sd").get<double>());
+    return std::string(text);
+  };
+  return {textColumn("test", 7, "test", /*leftAligned=*/true),
+          numberColumn("batch", 5, "batch", "%lld"),
+          numberColumn("threads", 7, "threads", "%lld"),
+          textColumn("dtype", 5, "dtype"),
+          BenchColumn{"tokens/s", 18, false, tokensPerSecond},
+          numberColumn("limit tok/s", 11, "limit_tokens_per_s", "%.2f"),
+          percent("of limit", 8, "limit_fraction"),
+          textColumn("bound", 9, "bound", /*leftAligned=*/true),
+          percent("of f32 FMA", 10, "f32_fma_fraction")};
 }
 
-void printTableRow(FILE* table, const CaseResult& r, int threads) {
-  const double tps = mean(r.tokensPerSecond);
-  std::fprintf(table, "| %-7s | %5lld | %7d | %5s | %9.2f ± %6.2f | %11.2f | %7.1f%% | %-9s | %9.1f%% |\n",
-               r.spec.test.c_str(), (long long)r.spec.batch, threads, weightTypeName(r.weights), tps,
-               stddev(r.tokensPerSecond), r.limit, 100 * limitFraction(r), r.bound.c_str(), 100 * tps / r.f32FmaLimit);
-  std::fflush(table);
+// Flags of the other mode are refused rather than ignored.
+void refuseOtherModesFlags(const ParsedArgs& args, bool throughCluster) {
+  const std::vector<std::string> inProcessOnly = {"threads", "prompt", "batch", "pp-batch", "ubatch"};
+  const std::vector<std::string> clusterOnly = {"candidates", "local-threads"};
+  for (const std::string& flag : throughCluster ? inProcessOnly : clusterOnly) {
+    if (args.has(flag)) {
+      throwInvalidArgument("--" + flag + (throughCluster ? " applies to the in-process bench, not through a cluster "
+                                                            "(--tp, --pp, --cluster)"
+                                                          : " applies only through a cluster (--tp, --pp, --cluster)"));
+    }
+  }
 }
 
 }  // namespace
 
 int benchCommand(int argc, char** argv) {
-  // --tp, --pp or --cluster: the same figures end to end through a cluster (cli/bench_cluster.cc).
-  for (int i = 0; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--tp" || arg == "--pp" || arg == "--cluster") return benchClusterCommand(argc, argv);
-  }
   const auto parsed = parser().parse(argc, argv);
   if (!parsed) return 0;
   const ParsedArgs& args = *parsed;
+  const bool throughCluster = args.has("tp") || args.has("pp") || args.has("cluster");
+  refuseOtherModesFlags(args, throughCluster);
+  if (throughCluster) return benchCluster(args);
   const int threads = int(args.integer("threads"));
   const int64_t ubatch = args.integer("ubatch"), reps = args.integer("reps");
   if (threads < 1 || ubatch < 1 || reps < 1) throwInvalidArgument("--threads, --ubatch and --reps must be positive");
@@ -377,7 +373,7 @@ int benchCommand(int argc, char** argv) {
                   double(engine->weights().bytes) / 1e9, engine->loadSeconds());
     modelLines.push_back(line);
   }
-  const HardwareLimits limits = best(before, measureHardwareLimits(threads, probe));
+  const HardwareLimits limits = bestOf(before, measureHardwareLimits(threads, probe));
 
   std::fprintf(table,
                "hardware: %d threads, read bandwidth %.1f GB/s, peak f32 FMA %.0f GFLOP/s, peak bf16 dot %.0f "
@@ -390,11 +386,14 @@ int benchCommand(int argc, char** argv) {
                computeForCpu(cpuIdentity()).reason.c_str());
   for (const std::string& line : modelLines) std::fprintf(table, "%s\n", line.c_str());
   std::fprintf(table, "\n");
-  printTableHeader(table);
+  std::vector<BenchRecord> records;
   for (CaseResult& r : results) {
     applyLimits(r, config, limits);
-    printTableRow(table, r, threads);
-    if (args.has("json")) std::printf("%s\n", caseJson(r, limits).dump().c_str());
+    records.push_back(caseRecord(r, limits));
+  }
+  printBenchTable(table, benchTable(), records);
+  if (args.has("json")) {
+    for (const BenchRecord& record : records) printBenchJson(record);
   }
   std::fprintf(table, "\nwhere the time goes (share of wall time):\n");
   for (const CaseResult& r : results) {

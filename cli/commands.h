@@ -2,6 +2,8 @@
 // propagate as phx::Error to main(), which prints them and exits non-zero.
 #pragma once
 
+#include "cli/args.h"
+
 namespace phx::cli {
 
 int makeModelCommand(int argc, char** argv);
@@ -17,7 +19,8 @@ int planCommand(int argc, char** argv);
 int workerCommand(int argc, char** argv);
 int coordinatorCommand(int argc, char** argv);
 int upCommand(int argc, char** argv);
-// `phalanx bench --tp/--pp/--cluster`: end-to-end decode through a cluster (cli/bench_cluster.cc).
-int benchClusterCommand(int argc, char** argv);
+// `phalanx bench --tp/--pp/--cluster`, given bench's parsed flags: end-to-end decode through a cluster
+// (cli/bench_cluster.cc).
+int benchCluster(const ParsedArgs& args);
 
 }  // namespace phx::cli

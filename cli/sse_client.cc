@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "common/error.h"
+#include "common/host_port.h"
 
 namespace phx::cli {
 
@@ -10,17 +11,11 @@ HttpTarget HttpTarget::parse(const std::string& address) {
   std::string rest = address;
   if (rest.rfind("http://", 0) == 0) rest = rest.substr(7);
   if (const size_t slash = rest.find('/'); slash != std::string::npos) rest.resize(slash);
-  const size_t colon = rest.rfind(':');
+  const std::optional<HostPort> hostPort = parseHostPort(rest);
+  if (!hostPort) throwInvalidArgument("expected HOST:PORT or http://HOST:PORT, got '" + address + "'");
   HttpTarget target;
-  try {
-    if (colon == std::string::npos || colon == 0) throw std::invalid_argument("no port");
-    target.host = rest.substr(0, colon);
-    size_t used = 0;
-    target.port = std::stoi(rest.substr(colon + 1), &used);
-    if (used != rest.size() - colon - 1 || target.port < 1 || target.port > 65535) throw std::invalid_argument("port");
-  } catch (const std::exception&) {
-    throwInvalidArgument("expected HOST:PORT or http://HOST:PORT, got '" + address + "'");
-  }
+  target.host = hostPort->host;
+  target.port = hostPort->port;
   return target;
 }
 

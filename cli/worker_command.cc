@@ -11,6 +11,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "common/error.h"
+#include "common/host_port.h"
 #include "monitoring/worker_metrics.h"
 #include "rpc/cluster_auth.h"
 #include "rpc/mpi_communicator.h"
@@ -46,23 +47,12 @@ ArgParser parser() {
   return p;
 }
 
-struct HostPort {
-  std::string host;
-  int port = 0;
-};
-
-HostPort parseHostPort(const char* flag, const std::string& text) {
-  const size_t colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    throwInvalidArgument(std::string(flag) + " must be HOST:PORT, got '" + text + "'");
+HostPort listenAddress(const char* flag, const std::string& text) {
+  const std::optional<HostPort> address = parseHostPort(text, /*minPort=*/0);
+  if (!address) {
+    throwInvalidArgument(std::string(flag) + " must be HOST:PORT with a port in 0..65535, got '" + text + "'");
   }
-  const std::string port = text.substr(colon + 1);
-  char* end = nullptr;
-  const long value = std::strtol(port.c_str(), &end, 10);
-  if (port.empty() || *end != '\0' || value < 0 || value > 65535) {
-    throwInvalidArgument(std::string(flag) + ": the port must be 0..65535, got '" + port + "'");
-  }
-  return {text.substr(0, colon), int(value)};
+  return *address;
 }
 
 }  // namespace
@@ -71,7 +61,7 @@ int workerCommand(int argc, char** argv) {
   const auto args = parser().parse(argc, argv);
   if (!args) return 0;
   WorkerServerOptions options;
-  const HostPort listen = parseHostPort("--listen", args->str("listen"));
+  const HostPort listen = listenAddress("--listen", args->str("listen"));
   options.host = listen.host;
   options.port = listen.port;
   options.threads = int(args->integer("threads"));
@@ -89,7 +79,7 @@ int workerCommand(int argc, char** argv) {
   }
   WorkerMetrics metrics;
   if (auto address = args->optionalStr("metrics")) {
-    HostPort where = parseHostPort("--metrics", *address);
+    HostPort where = listenAddress("--metrics", *address);
     if (options.transport == DataTransport::kMpi && where.port != 0) where.port += MpiCommunicator::worldRank();
     const int port = metrics.startExposer(where.host + ":" + std::to_string(where.port));
     std::printf("phalanx worker metrics on http://%s:%d/metrics\n", where.host.c_str(), port);

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "common/error.h"
+#include "common/host_port.h"
 #include "rpc/control_codec.h"
 
 namespace phx {
@@ -61,15 +62,13 @@ ClusterExecutor::Control::Control(ClusterExecutorOptions opts) : options(std::mo
     Link& link = links_[i];
     link.index = int(i);
     link.endpoint = options.endpoints[i];
-    const size_t colon = link.endpoint.rfind(':');
-    char* end = nullptr;
-    const long port = colon == std::string::npos ? -1 : std::strtol(link.endpoint.c_str() + colon + 1, &end, 10);
-    if (colon == std::string::npos || colon == 0 || *end != '\0' || port <= 0 || port > 65535) {
+    const std::optional<HostPort> address = parseHostPort(link.endpoint);
+    if (!address) {
       throwInvalidArgument("cluster: worker " + std::to_string(i) + " endpoint '" + link.endpoint +
                            "' is not HOST:PORT");
     }
-    link.host = link.endpoint.substr(0, colon);
-    link.port = unsigned(port);
+    link.host = address->host;
+    link.port = unsigned(address->port);
     link.report.endpoint = link.endpoint;
   }
   if (options.tls) tls_ = std::make_unique<ControlTls>(*options.tls, ControlTls::Side::kCoordinator);

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <string>
 
+#include "common/elapsed.h"
 #include "common/error.h"
 #include "coordinator/token_stream.h"
 
@@ -12,9 +13,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double secondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // Holds a sequence's KV blocks and gives them back however the generation ends.
 class SequenceBlocks {

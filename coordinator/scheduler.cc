@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "common/elapsed.h"
 #include "common/error.h"
 #include "coordinator/step_plan.h"
 #include "coordinator/token_stream.h"
@@ -12,9 +13,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double secondsBetween(Clock::time_point from, Clock::time_point to) {
-  return std::chrono::duration<double>(to - from).count();
-}
 
 }  // namespace
 

@@ -5,12 +5,12 @@
 #include <prometheus/exposer.h>
 
 #include "common/error.h"
+#include "common/host_port.h"
 
 namespace phx {
 
 MetricsExposer::MetricsExposer(const std::string& address) {
-  auto colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
+  if (!parseHostPort(address, /*minPort=*/0)) {
     throwInvalidArgument("metrics address '" + address + "': expected HOST:PORT, e.g. 0.0.0.0:9100");
   }
   try {

@@ -8,6 +8,7 @@
 #include <limits>
 #include <string>
 
+#include "common/elapsed.h"
 #include "common/error.h"
 
 namespace phx {
@@ -59,9 +60,6 @@ int checkedCount(std::size_t count, const char* what) {
   return static_cast<int>(count);
 }
 
-double secondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 }  // namespace
 

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/elapsed.h"
 #include "common/error.h"
 #include "rpc/ucx_impl.h"
 #include "rpc/ucx_wait.h"
@@ -29,9 +30,6 @@ std::uint64_t generationOf(const std::vector<std::vector<std::byte>>& addresses)
   return generation == 0 ? 1 : generation;
 }
 
-double secondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 }  // namespace
 

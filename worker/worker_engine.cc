@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "common/elapsed.h"
 #include "common/error.h"
 #include "kernels/matmul.h"
 #include "model/checkpoint.h"
@@ -16,9 +17,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double secondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 }  // namespace
 

@@ -7,6 +7,7 @@
 
 #include <chrono>
 
+#include "common/elapsed.h"
 #include "common/error.h"
 #include "tests/cluster/cluster_harness.h"
 #include "tests/cluster/worker_processes.h"
@@ -16,9 +17,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double secondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 StepBatch decodeStep(int32_t token, int64_t cached) {
   StepBatch step;
