@@ -315,6 +315,18 @@ std::vector<BenchColumn> benchTable() {
           percent("of f32 FMA", 10, "f32_fma_fraction")};
 }
 
+void printHardware(FILE* table, const HardwareLimits& limits) {
+  std::fprintf(table,
+               "hardware: %d threads, read bandwidth %.1f GB/s, peak f32 FMA %.0f GFLOP/s, peak bf16 dot %.0f "
+               "GFLOP/s, peak vnni %.0f GOP/s (best of before and after the cases; a decode repetition is judged "
+               "against the bandwidth probed just before and after it); the matmul computes BF16 weights with %s "
+               "(%s: %s), INT8 weights with vpdpbusd\n",
+               limits.threads, limits.readBandwidthBytesPerSecond / 1e9, limits.peakF32FlopsPerSecond / 1e9,
+               limits.peakBf16DotFlopsPerSecond / 1e9, limits.peakVnniOpsPerSecond / 1e9,
+               limits.matmulArithmetic.c_str(), cpuIdentity().describe().c_str(),
+               computeForCpu(cpuIdentity()).reason.c_str());
+}
+
 // Flags of the other mode are refused rather than ignored.
 void refuseOtherModesFlags(const ParsedArgs& args, bool throughCluster) {
   const std::vector<std::string> inProcessOnly = {"threads", "prompt", "batch", "pp-batch", "ubatch"};
@@ -375,15 +387,7 @@ int benchCommand(int argc, char** argv) {
   }
   const HardwareLimits limits = bestOf(before, measureHardwareLimits(threads, probe));
 
-  std::fprintf(table,
-               "hardware: %d threads, read bandwidth %.1f GB/s, peak f32 FMA %.0f GFLOP/s, peak bf16 dot %.0f "
-               "GFLOP/s, peak vnni %.0f GOP/s (best of before and after the cases; a decode repetition is judged "
-               "against the bandwidth probed just before and after it); the matmul computes BF16 weights with %s "
-               "(%s: %s), INT8 weights with vpdpbusd\n",
-               threads, limits.readBandwidthBytesPerSecond / 1e9, limits.peakF32FlopsPerSecond / 1e9,
-               limits.peakBf16DotFlopsPerSecond / 1e9, limits.peakVnniOpsPerSecond / 1e9,
-               limits.matmulArithmetic.c_str(), cpuIdentity().describe().c_str(),
-               computeForCpu(cpuIdentity()).reason.c_str());
+  printHardware(table, limits);
   for (const std::string& line : modelLines) std::fprintf(table, "%s\n", line.c_str());
   std::fprintf(table, "\n");
   std::vector<BenchRecord> records;

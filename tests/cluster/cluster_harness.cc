@@ -7,11 +7,12 @@
 #include <map>
 
 #include "model/checkpoint.h"
+#include "tests/common/test_files.h"
 #include "worker/shard_weights.h"
 
 namespace phx::testing {
 
-std::string modelPath(const std::string& preset) { return std::string(PHX_TEST_DATA_DIR) + "/" + preset; }
+std::string modelPath(const std::string& preset) { return ::phx::testing::testModelDir(preset).string(); }
 
 LocalEngine& localEngine(const std::string& preset, const Dtypes& dtypes) {
   static std::map<std::string, std::unique_ptr<LocalEngine>> engines;

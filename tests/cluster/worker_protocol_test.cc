@@ -16,6 +16,7 @@
 #include "rpc/control_codec.h"
 #include "rpc/phalanx.capnp.h"
 #include "tests/cluster/worker_processes.h"
+#include "tests/common/test_files.h"
 
 namespace phx::testing {
 namespace {
@@ -96,7 +97,7 @@ TEST_F(WorkerProtocolTest, StepBeforeLoadFailsClearlyAndHealthAnswers) {
 // Loads the whole small model and joins a one-worker data plane, then sends a 512-token prefill (about a second).
 capnp::RemotePromise<proto::Worker::StepResults> WorkerProtocolTest::startLongPrefill() {
   greet();
-  const std::string model = std::string(PHX_TEST_DATA_DIR) + "/small";
+  const std::string model = ::phx::testing::testModelDir("small").string();
   const RankShard shard = wholeModelShard(Checkpoint::open(model)->config());
   auto load = worker().loadShardRequest();
   load.setCheckpointDir(model);

@@ -12,15 +12,10 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/common/test_files.h"
+
 namespace phx::testing {
 namespace {
-
-std::string slurp(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 }  // namespace
 

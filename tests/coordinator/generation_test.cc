@@ -5,11 +5,12 @@
 #include <gtest/gtest.h>
 
 #include "common/error.h"
+#include "tests/common/test_files.h"
 
 namespace phx {
 namespace {
 
-const std::filesystem::path kTiny = std::filesystem::path(PHX_TEST_DATA_DIR) / "tiny";
+const std::filesystem::path kTiny = ::phx::testing::testModelDir("tiny");
 constexpr int64_t kVocab = 100352;
 
 // Always predicts `script[i]` at the i-th decode position (after the prompt), recording every step it runs.

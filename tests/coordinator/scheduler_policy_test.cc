@@ -10,11 +10,12 @@
 
 #include "common/error.h"
 #include "coordinator/scheduler.h"
+#include "tests/common/test_files.h"
 
 namespace phx {
 namespace {
 
-const std::filesystem::path kTiny = std::filesystem::path(PHX_TEST_DATA_DIR) / "tiny";
+const std::filesystem::path kTiny = ::phx::testing::testModelDir("tiny");
 
 // The next token after `context`: an FNV-1a hash into ordinary ids (no special tokens, so nothing stops early).
 int32_t nextToken(std::span<const int32_t> context) {

@@ -6,10 +6,12 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/common/test_files.h"
+
 namespace phx::testing {
 
 std::filesystem::path modelDir(const std::string& preset) {
-  return std::filesystem::path(PHX_TEST_DATA_DIR) / preset;
+  return ::phx::testing::testModelDir(preset);
 }
 
 namespace {
@@ -58,16 +60,6 @@ std::vector<int32_t> scatteredBlocks(int64_t poolBlocks, int64_t count, uint32_t
   std::shuffle(ids.begin(), ids.end(), std::mt19937(seed));
   ids.resize(size_t(count));
   return ids;
-}
-
-double nmse(std::span<const float> a, std::span<const float> ref) {
-  EXPECT_EQ(a.size(), ref.size());
-  double error = 0, power = 0;
-  for (size_t i = 0; i < std::min(a.size(), ref.size()); ++i) {
-    error += (double(a[i]) - ref[i]) * (double(a[i]) - ref[i]);
-    power += double(ref[i]) * ref[i];
-  }
-  return error / power;
 }
 
 float maxAbsDiff(std::span<const float> a, std::span<const float> b) {

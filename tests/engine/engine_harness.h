@@ -12,6 +12,7 @@
 
 #include "model/checkpoint.h"
 #include "rpc/communicator.h"
+#include "tests/common/numeric.h"
 #include "worker/kv_cache.h"
 #include "worker/model_runner.h"
 #include "worker/shard_weights.h"
@@ -42,8 +43,6 @@ std::vector<float> runSequence(ModelRunner& runner, std::span<const int32_t> tok
 // `count` distinct block ids out of [0, poolBlocks), in a seeded random order.
 std::vector<int32_t> scatteredBlocks(int64_t poolBlocks, int64_t count, uint32_t seed);
 
-// sum (a - ref)^2 / sum ref^2
-double nmse(std::span<const float> a, std::span<const float> ref);
 float maxAbsDiff(std::span<const float> a, std::span<const float> b);
 
 // Deterministic pseudo-random token ids spread over the vocabulary (special ids excluded).

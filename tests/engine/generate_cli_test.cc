@@ -13,6 +13,7 @@
 #include "model/tokenizer.h"
 #include "model/utf8.h"
 #include "tests/common/cli_process.h"
+#include "tests/common/test_files.h"
 #include "tests/reference/reference_model.h"
 
 namespace phx::testing {
@@ -21,7 +22,7 @@ namespace {
 using nlohmann::json;
 using ::testing::HasSubstr;
 
-const std::string kTiny = std::string(PHX_TEST_DATA_DIR) + "/tiny";
+const std::string kTiny = ::phx::testing::testModelDir("tiny").string();
 
 json generateJson(const std::vector<std::string>& extra) { return testing::generateJson(kTiny, extra); }
 

@@ -8,12 +8,14 @@
 
 #include "tests/common/cli_process.h"
 
+#include "tests/common/test_files.h"
+
 namespace phx::testing {
 namespace {
 
 using nlohmann::json;
 
-const std::string kTiny = std::string(PHX_TEST_DATA_DIR) + "/tiny";
+const std::string kTiny = ::phx::testing::testModelDir("tiny").string();
 
 json generateJson(const std::vector<std::string>& extra) { return testing::generateJson(kTiny, extra); }
 

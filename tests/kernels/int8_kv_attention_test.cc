@@ -57,9 +57,9 @@ TEST_P(Int8KvAttentionTest, MatchesReferenceOnDequantizedKv) {
   uint64_t seed = 7;
   size_t next = 0;
   for (auto [cached, fresh] : std::vector<std::pair<int64_t, int64_t>>{{0, 21}, {40, 1}, {17, 9}, {3, 1}}) {
-    Sequence s{cached, fresh, test::randomFloats(size_t(fresh * kQWidth), seed++),
-               test::randomFloats(size_t((cached + fresh) * kKvWidth), seed++),
-               test::randomFloats(size_t((cached + fresh) * kKvWidth), seed++), {}};
+    Sequence s{cached, fresh, testing::randomFloats(size_t(fresh * kQWidth), seed++),
+               testing::randomFloats(size_t((cached + fresh) * kKvWidth), seed++),
+               testing::randomFloats(size_t((cached + fresh) * kKvWidth), seed++), {}};
     for (int64_t b = 0; b < (cached + fresh + blockSize - 1) / blockSize; ++b) s.blocks.push_back(free[next++]);
     if (cached > 0) {
       AttentionSequence prefix{0, cached, 0, s.blocks.data(), int64_t(s.blocks.size())};
@@ -84,11 +84,11 @@ TEST_P(Int8KvAttentionTest, MatchesReferenceOnDequantizedKv) {
     const std::vector<float> got(out.begin() + row * kQWidth, out.begin() + (row + s.fresh) * kQWidth);
     row += s.fresh;
     const auto reference = [&](const std::vector<float>& keys, const std::vector<float>& values) {
-      return test::referenceAttention(s.q, keys, values, s.fresh, s.cached + s.fresh, 6, kKvHeads, kHeadDim,
+      return testing::referenceAttention(s.q, keys, values, s.fresh, s.cached + s.fresh, 6, kKvHeads, kHeadDim,
                                       kKvHeadOf, 1.0 / std::sqrt(double(kHeadDim)));
     };
-    const double exact = test::nmse(got, reference(quantizeDequantize(s.k), quantizeDequantize(s.v)));
-    const double vsFloat = test::nmse(got, reference(s.k, s.v));
+    const double exact = testing::nmse(got, reference(quantizeDequantize(s.k), quantizeDequantize(s.v)));
+    const double vsFloat = testing::nmse(got, reference(s.k, s.v));
     EXPECT_LT(exact, 1e-10) << "cached " << s.cached << " new " << s.fresh;
     EXPECT_LT(vsFloat, 1e-3) << "cached " << s.cached << " new " << s.fresh;
     std::printf("block %lld, cached %lld new %lld: NMSE %.3g vs dequantized KV, %.3g vs f32 KV\n",

@@ -20,7 +20,7 @@
 namespace phx {
 namespace {
 
-using test::nmse;
+using testing::nmse;
 
 constexpr double kDequantizedNmse = 1e-10;
 constexpr double kVsUnquantizedNmse = 2e-4;
@@ -52,11 +52,11 @@ float quantizeRow(const float* row, int64_t k, int8_t* out) {
 }
 
 Problem makeProblem(const Shape& s, uint64_t seed) {
-  Problem p{s, test::randomFloats(size_t(s.m * s.k), seed), {}, std::vector<int8_t>(size_t(s.n * s.k)),
+  Problem p{s, testing::randomFloats(size_t(s.m * s.k), seed), {}, std::vector<int8_t>(size_t(s.n * s.k)),
             std::vector<float>(size_t(s.n)), {}};
-  std::vector<uint16_t> bits = test::randomBf16(size_t(s.n * s.k), seed + 1, 0.05f);
+  std::vector<uint16_t> bits = testing::randomBf16(size_t(s.n * s.k), seed + 1, 0.05f);
   for (int64_t c = 0; c < s.k; ++c) bits[size_t(3 * s.k + c)] = 0;  // an all-zero row (scale 0), when n > 3
-  for (uint16_t b : bits) p.wOriginal.push_back(test::bf16BitsToFloat(b));
+  for (uint16_t b : bits) p.wOriginal.push_back(testing::bf16BitsToFloat(b));
   for (int64_t r = 0; r < s.n; ++r) {
     p.scales[size_t(r)] = quantizeRow(p.wOriginal.data() + r * s.k, s.k, p.q.data() + r * s.k);
   }
@@ -138,7 +138,7 @@ TEST_P(Int8MatmulTest, MatchesScalarReference) {
   const Problem p = makeProblem(shape(), 21);
   const std::vector<float> y = run(p);
   if (path() == Int8Path::kVnni) {
-    EXPECT_TRUE(test::bitIdentical(y, referenceW8A8(p))) << "W8A8 must equal the scalar integer model exactly";
+    EXPECT_TRUE(testing::bitIdentical(y, referenceW8A8(p))) << "W8A8 must equal the scalar integer model exactly";
   } else {
     EXPECT_LT(nmse(y, referenceProduct(p, true)), kDequantizedNmse);
   }
@@ -167,7 +167,7 @@ TEST_P(Int8MatmulTest, RowAloneEqualsRowInBatchBitForBit) {
     std::vector<float> alone(size_t(p.s.n));
     matmul(p.x.data() + i * p.s.k, 1, p.w, alone.data());
     const std::vector<float> row(batch.begin() + i * p.s.n, batch.begin() + (i + 1) * p.s.n);
-    EXPECT_TRUE(test::bitIdentical(alone, row)) << "row " << i;
+    EXPECT_TRUE(testing::bitIdentical(alone, row)) << "row " << i;
   }
 }
 
@@ -176,7 +176,7 @@ TEST_P(Int8MatmulTest, OneAndTwoThreadsAgreeBitForBit) {
   setKernelThreads(1);
   const std::vector<float> one = run(p);
   setKernelThreads(2);
-  EXPECT_TRUE(test::bitIdentical(one, run(p)));
+  EXPECT_TRUE(testing::bitIdentical(one, run(p)));
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -191,7 +191,7 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 TEST(Int8Quantize, RoundTripErrorIsAtMostHalfAStep) {
-  const std::vector<float> values = test::randomFloats(1000, 5, 3.0f);
+  const std::vector<float> values = testing::randomFloats(1000, 5, 3.0f);
   std::vector<int8_t> q(values.size());
   const float scale = quantizeF32RowInt8(values.data(), int64_t(values.size()), q.data());
   float amax = 0;

@@ -31,7 +31,7 @@ void expectRejected(Call call, const std::string& fragment) {
 }
 
 TEST(KernelArguments, MatmulAndPacking) {
-  std::vector<uint16_t> bits = test::randomBf16(64 * 32, 1);
+  std::vector<uint16_t> bits = testing::randomBf16(64 * 32, 1);
   PackedWeight w = PackedWeight::packBf16(bits.data(), 64, 32);
   std::vector<float> x(2 * 32), y(2 * 64);
   expectRejected([&] { matmul(x.data(), 31, 2, w, y.data(), 64); }, "32 input features");

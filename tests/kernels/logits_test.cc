@@ -26,12 +26,12 @@ class LogitsTest : public ::testing::TestWithParam<int64_t> {};
 
 TEST_P(LogitsTest, LogSoftmaxAndTopKMatchReferences) {
   int64_t n = GetParam();
-  std::vector<float> logits = test::randomFloats(size_t(n), 7, 4.0f);
+  std::vector<float> logits = testing::randomFloats(size_t(n), 7, 4.0f);
   for (int64_t i = 0; i < n; i += 7) logits[size_t(i)] = logits[0];  // ties
-  std::vector<double> want = test::referenceLogSoftmax(logits);
+  std::vector<double> want = testing::referenceLogSoftmax(logits);
   std::vector<float> got(static_cast<size_t>(n));
   logSoftmax(logits.data(), n, got.data());
-  EXPECT_LT(test::nmse(got, want), 1e-10);
+  EXPECT_LT(testing::nmse(got, want), 1e-10);
   EXPECT_NEAR(logSumExp(logits.data(), n), double(logits[0]) - want[0], 1e-5);
   for (int64_t k : {int64_t(1), int64_t(5), int64_t(40), n + 3}) {
     std::vector<TokenScore> top = topK(logits.data(), n, k);
@@ -46,7 +46,7 @@ TEST_P(LogitsTest, LogSoftmaxAndTopKMatchReferences) {
 
 TEST_P(LogitsTest, MergedSlicesEqualTheWholeRow) {
   int64_t n = GetParam();
-  std::vector<float> logits = test::randomFloats(size_t(n), 8, 3.0f);
+  std::vector<float> logits = testing::randomFloats(size_t(n), 8, 3.0f);
   int64_t k = 20;
   SliceTopK whole = sliceTopK(logits.data(), n, k, 0);
   for (int parts : {1, 2, 3, 5}) {

@@ -17,7 +17,7 @@
 namespace phx {
 namespace {
 
-using test::nmse;
+using testing::nmse;
 
 struct Shape {
   int64_t m, n, k;
@@ -37,13 +37,13 @@ struct Problem {
 
 Problem makeProblem(const Shape& s, Variant variant, uint64_t seed) {
   Problem p;
-  p.x = test::randomFloats(size_t(s.m * s.k), seed);
+  p.x = testing::randomFloats(size_t(s.m * s.k), seed);
   if (variant == Variant::kF32) {
-    p.wValues = test::randomFloats(size_t(s.n * s.k), seed + 1, 0.05f);
+    p.wValues = testing::randomFloats(size_t(s.n * s.k), seed + 1, 0.05f);
     p.w = PackedWeight::packF32(p.wValues.data(), s.n, s.k);
   } else {
-    std::vector<uint16_t> bits = test::randomBf16(size_t(s.n * s.k), seed + 1, 0.05f);
-    for (uint16_t b : bits) p.wValues.push_back(test::bf16BitsToFloat(b));
+    std::vector<uint16_t> bits = testing::randomBf16(size_t(s.n * s.k), seed + 1, 0.05f);
+    for (uint16_t b : bits) p.wValues.push_back(testing::bf16BitsToFloat(b));
     p.w = PackedWeight::packBf16(bits.data(), s.n, s.k);
   }
   return p;
@@ -81,12 +81,12 @@ TEST_P(MatmulTest, MatchesScalarReference) {
   auto [s, variant] = GetParam();
   Problem p = makeProblem(s, variant, 21);
   std::vector<float> got = run(p, s);
-  std::vector<float> want = test::referenceMatmul(p.x, p.wValues, s.m, s.n, s.k);
+  std::vector<float> want = testing::referenceMatmul(p.x, p.wValues, s.m, s.n, s.k);
   if (variant == Variant::kBf16Dot) {
     EXPECT_LT(nmse(got, want), 2e-5);
     std::vector<float> xRounded = p.x;
-    for (float& v : xRounded) v = test::roundToBf16(v);
-    EXPECT_LT(nmse(got, test::referenceMatmul(xRounded, p.wValues, s.m, s.n, s.k)), 1e-10);
+    for (float& v : xRounded) v = testing::roundToBf16(v);
+    EXPECT_LT(nmse(got, testing::referenceMatmul(xRounded, p.wValues, s.m, s.n, s.k)), 1e-10);
   } else {
     EXPECT_LT(nmse(got, want), 1e-10);
   }
@@ -126,7 +126,7 @@ TEST_P(MatmulTest, OneAndTwoThreadsAgreeBitForBit) {
   std::vector<float> one = run(p, s);
   setKernelThreads(2);
   std::vector<float> two = run(p, s);
-  EXPECT_TRUE(test::bitIdentical(one, two));
+  EXPECT_TRUE(testing::bitIdentical(one, two));
 }
 
 const Shape kShapes[] = {{1, 1, 1},     {1, 64, 16},   {1, 200, 130}, {2, 130, 64},  {3, 67, 37},

@@ -66,9 +66,9 @@ class PagedAttentionTest : public ::testing::TestWithParam<std::tuple<int64_t, i
     for (auto [cached, fresh] : shapes) {
       SequenceData s{cached, fresh};
       int64_t context = cached + fresh;
-      s.k = test::randomFloats(size_t(context * kvWidth()), seed++);
-      s.v = test::randomFloats(size_t(context * kvWidth()), seed++);
-      s.q = test::randomFloats(size_t(fresh * qWidth()), seed++);
+      s.k = testing::randomFloats(size_t(context * kvWidth()), seed++);
+      s.v = testing::randomFloats(size_t(context * kvWidth()), seed++);
+      s.q = testing::randomFloats(size_t(fresh * qWidth()), seed++);
       for (int64_t b = 0; b < (context + c_.blockSize - 1) / c_.blockSize; ++b)
         s.blocks.push_back(freeBlocks[nextBlock++]);
       seqs.push_back(std::move(s));
@@ -115,10 +115,10 @@ class PagedAttentionTest : public ::testing::TestWithParam<std::tuple<int64_t, i
   std::vector<float> reference(const SequenceData& s, bool roundKv) {
     std::vector<float> k = s.k, v = s.v;
     if (roundKv) {
-      for (float& x : k) x = test::roundToBf16(x);
-      for (float& x : v) x = test::roundToBf16(x);
+      for (float& x : k) x = testing::roundToBf16(x);
+      for (float& x : v) x = testing::roundToBf16(x);
     }
-    return test::referenceAttention(s.q, k, v, s.fresh, s.cached + s.fresh, int64_t(c_.kvHeadOf.size()), c_.kvHeads,
+    return testing::referenceAttention(s.q, k, v, s.fresh, s.cached + s.fresh, int64_t(c_.kvHeadOf.size()), c_.kvHeads,
                                     c_.headDim, c_.kvHeadOf, 1.0 / std::sqrt(double(c_.headDim)));
   }
 
@@ -137,8 +137,8 @@ TEST_P(PagedAttentionTest, MixedBatchMatchesDenseReference) {
     std::vector<float> got(out.begin() + row * qWidth(), out.begin() + (row + s.fresh) * qWidth());
     row += s.fresh;
     bool bf16 = c_.type == KvType::kBf16;
-    EXPECT_LT(test::nmse(got, reference(s, bf16)), 1e-10) << "cached " << s.cached << " new " << s.fresh;
-    if (bf16) EXPECT_LT(test::nmse(got, reference(s, false)), 1e-4);
+    EXPECT_LT(testing::nmse(got, reference(s, bf16)), 1e-10) << "cached " << s.cached << " new " << s.fresh;
+    if (bf16) EXPECT_LT(testing::nmse(got, reference(s, false)), 1e-4);
   }
 }
 
@@ -153,12 +153,12 @@ TEST_P(PagedAttentionTest, SequenceAloneEqualsSequenceInBatchAndThreadsAgree) {
     PagedKvCache aloneCache = makeCache();
     std::vector<float> alone = runBatch(seqs, {i}, aloneCache);
     std::vector<float> inBatch(batch.begin() + row * qWidth(), batch.begin() + (row + seqs[i].fresh) * qWidth());
-    EXPECT_TRUE(test::bitIdentical(alone, inBatch)) << "sequence " << i;
+    EXPECT_TRUE(testing::bitIdentical(alone, inBatch)) << "sequence " << i;
     row += seqs[i].fresh;
   }
   setKernelThreads(1);
   PagedKvCache oneThreadCache = makeCache();
-  EXPECT_TRUE(test::bitIdentical(runBatch(seqs, all, oneThreadCache), batch));
+  EXPECT_TRUE(testing::bitIdentical(runBatch(seqs, all, oneThreadCache), batch));
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, PagedAttentionTest,

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-namespace phx::test {
+namespace phx::testing {
 
 std::vector<float> referenceMatmul(const std::vector<float>& x, const std::vector<float>& w, int64_t m, int64_t n,
                                    int64_t k) {
@@ -103,4 +103,4 @@ std::vector<float> referenceAttention(const std::vector<float>& q, const std::ve
   return out;
 }
 
-}  // namespace phx::test
+}  // namespace phx::testing

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace phx::test {
+namespace phx::testing {
 
 // y[m, n] = x[m, k] · w[n, k]ᵀ, all dense row-major.
 std::vector<float> referenceMatmul(const std::vector<float>& x, const std::vector<float>& w, int64_t m, int64_t n,
@@ -32,4 +32,4 @@ std::vector<float> referenceAttention(const std::vector<float>& q, const std::ve
                                       int64_t kvHeads, int64_t headDim, const std::vector<int32_t>& kvHeadOf,
                                       double scale);
 
-}  // namespace phx::test
+}  // namespace phx::testing

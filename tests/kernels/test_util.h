@@ -8,7 +8,9 @@
 #include <random>
 #include <vector>
 
-namespace phx::test {
+#include "tests/common/numeric.h"
+
+namespace phx::testing {
 
 inline float bf16BitsToFloat(uint16_t bits) {
   uint32_t wide = uint32_t(bits) << 16;
@@ -42,20 +44,9 @@ inline std::vector<uint16_t> randomBf16(size_t count, uint64_t seed, float scale
   return bits;
 }
 
-// Normalised mean squared error: sum (got - want)^2 / sum want^2.
-template <typename Got, typename Want>
-double nmse(const Got& got, const Want& want) {
-  double error = 0, energy = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    double d = double(got[i]) - double(want[i]);
-    error += d * d;
-    energy += double(want[i]) * double(want[i]);
-  }
-  return energy > 0 ? error / energy : error;
-}
 
 inline bool bitIdentical(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
-}  // namespace phx::test
+}  // namespace phx::testing

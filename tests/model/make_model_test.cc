@@ -24,17 +24,20 @@
 #include "model/random_weights.h"
 #include "model/safetensors_writer.h"
 #include "partition/tensor_table.h"
+#include "tests/common/test_files.h"
 
 namespace phx {
 namespace {
+
+using ::phx::testing::slurp;
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 
-const fs::path kTinyDir = fs::path(PHX_TEST_DATA_DIR) / "tiny";
-const fs::path kSmallDir = fs::path(PHX_TEST_DATA_DIR) / "small";
+const fs::path kTinyDir = ::phx::testing::testModelDir("tiny");
+const fs::path kSmallDir = ::phx::testing::testModelDir("small");
 
 // The presets' dimensions as the task states them; everything else as microsoft/phi-4's config.json.
 ModelConfig phi4Shape(int64_t hidden, int64_t layers, int64_t heads, int64_t kvHeads, int64_t intermediate) {
@@ -46,13 +49,6 @@ ModelConfig phi4Shape(int64_t hidden, int64_t layers, int64_t heads, int64_t kvH
 }
 const ModelConfig kTiny = phi4Shape(64, 2, 8, 2, 192);
 const ModelConfig kSmall = phi4Shape(1024, 4, 8, 2, 3584);
-
-std::string slurp(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 class ScratchDir {
  public:

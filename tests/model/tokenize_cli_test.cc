@@ -10,9 +10,12 @@
 #include <gtest/gtest.h>
 
 #include "model/tokenizer_files.h"
+#include "tests/common/test_files.h"
 
 namespace phx {
 namespace {
+
+using ::phx::testing::slurp;
 
 namespace fs = std::filesystem;
 
@@ -21,11 +24,6 @@ struct CliResult {
   std::string out;
   std::string err;
 };
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 class TokenizeCli : public ::testing::Test {
  protected:

@@ -17,18 +17,16 @@
 #include "model/cl100k_ranks.h"
 #include "model/tokenizer.h"
 #include "model/tokenizer_files.h"
+#include "tests/common/test_files.h"
 #include "tests/model/tokenizer_corpus.h"
 
 namespace phx {
 namespace {
 
+using ::phx::testing::slurp;
+
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 void writeText(const fs::path& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 

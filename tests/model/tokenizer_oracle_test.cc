@@ -15,10 +15,13 @@
 #include "model/tokenizer.h"
 #include "model/tokenizer_files.h"
 #include "model/utf8.h"
+#include "tests/common/test_files.h"
 #include "tests/model/tokenizer_corpus.h"
 
 namespace phx {
 namespace {
+
+using ::phx::testing::slurp;
 
 namespace fs = std::filesystem;
 using testing::CorpusString;
@@ -61,11 +64,6 @@ class Reader {
   std::string data_;
   size_t pos_ = 0;
 };
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 // Runs node once over the corpus.
 std::vector<OracleResult> runOracle(const std::vector<CorpusString>& corpus, const fs::path& dir) {

@@ -36,11 +36,11 @@ TEST(ClusterScrapeTest, RealPrometheusFindsTheClusterSeries) {
   }
   ASSERT_EQ(generated, 3 + 5 + 8);
 
-  test::ScratchDir dir;
+  testing::ScratchDir dir;
   const auto configFile = dir.path() / "prometheus.yml";
-  std::ofstream(configFile) << test::scrapeConfig(cluster.port(),
+  std::ofstream(configFile) << testing::scrapeConfig(cluster.port(),
                                                   {cluster.workerMetricsPort(0), cluster.workerMetricsPort(1)});
-  test::PrometheusServer server(configFile, dir.path() / "data", test::freeTcpPort());
+  testing::PrometheusServer server(configFile, dir.path() / "data", testing::freeTcpPort());
   ASSERT_TRUE(server.waitReady(30s)) << "prometheus did not become ready:\n" << server.log();
 
   struct Expectation {
@@ -77,7 +77,7 @@ TEST(ClusterScrapeTest, RealPrometheusFindsTheClusterSeries) {
   do {
     failing.clear();
     for (const auto& expected : expectations) {
-      const auto value = test::queryValue(server.port(), expected.promql);
+      const auto value = testing::queryValue(server.port(), expected.promql);
       if (!value || !expected.holds(*value)) {
         failing.push_back(expected.promql + " = " + (value ? std::to_string(*value) : "no single series") +
                           ", expected " + expected.expected);

@@ -12,14 +12,14 @@
 namespace phx {
 namespace {
 
-using test::parseExposition;
-using test::sampleValue;
+using testing::parseExposition;
+using testing::sampleValue;
 
 TEST(CoordinatorMetricsTest, RegistersEveryFamilyTheIssueLists) {
   CoordinatorMetrics metrics;
   WorkerMetrics worker;
-  test::recordSomeOfEverything(metrics, worker);
-  auto names = test::familyNames(metrics.registry()->Collect());
+  testing::recordSomeOfEverything(metrics, worker);
+  auto names = testing::familyNames(metrics.registry()->Collect());
   for (const char* expected :
        {"phalanx_time_to_first_token_seconds", "phalanx_inter_token_latency_seconds", "phalanx_request_e2e_seconds",
         "phalanx_request_queue_seconds", "phalanx_prompt_tokens_total", "phalanx_generation_tokens_total",
@@ -37,9 +37,9 @@ TEST(CoordinatorMetricsTest, RegistersEveryFamilyTheIssueLists) {
 TEST(CoordinatorMetricsTest, PromtoolFindsNoNamingProblems) {
   CoordinatorMetrics metrics;
   WorkerMetrics worker;
-  test::recordSomeOfEverything(metrics, worker);
+  testing::recordSomeOfEverything(metrics, worker);
   std::string text = metrics.serialize();
-  auto lint = test::runCommand({"promtool", "check", "metrics"}, text);
+  auto lint = testing::runCommand({"promtool", "check", "metrics"}, text);
   EXPECT_EQ(lint.exitCode, 0) << lint.output << "\n" << text;
   EXPECT_EQ(lint.output, "") << "promtool check metrics complains:\n" << lint.output;
 }

@@ -30,11 +30,11 @@ struct Registered {
 Registered registeredMetrics() {
   CoordinatorMetrics coordinator;
   WorkerMetrics worker;
-  test::recordSomeOfEverything(coordinator, worker);
+  testing::recordSomeOfEverything(coordinator, worker);
   Registered registered;
   for (const auto& families : {coordinator.registry()->Collect(), worker.collectable()->Collect()}) {
-    registered.families.merge(test::familyNames(families));
-    registered.series.merge(test::seriesNames(families));
+    registered.families.merge(testing::familyNames(families));
+    registered.series.merge(testing::seriesNames(families));
   }
   return registered;
 }
@@ -58,11 +58,11 @@ TEST(DashboardTest, ParsesAndUsesADatasourceVariable) {
 TEST(DashboardTest, QueriesOnlyRegisteredMetrics) {
   auto dashboard = nlohmann::json::parse(readSourceFile("monitoring/phalanx-dashboard.json"));
   auto registered = registeredMetrics();
-  auto expressions = test::dashboardExpressions(dashboard);
+  auto expressions = testing::dashboardExpressions(dashboard);
   ASSERT_GE(expressions.size(), 20u);
   std::set<std::string> used;
   for (const auto& expr : expressions) {
-    auto names = test::phalanxNamesIn(expr);
+    auto names = testing::phalanxNamesIn(expr);
     EXPECT_FALSE(names.empty()) << "no phalanx_ metric in: " << expr;
     for (const auto& name : names) {
       EXPECT_TRUE(registered.series.count(name)) << name << " (in " << expr << ") is not registered";
@@ -82,11 +82,11 @@ TEST(DashboardTest, QueriesOnlyRegisteredMetrics) {
 }
 
 TEST(DashboardTest, PhalanxNamesAreFoundInsideExpressions) {
-  EXPECT_EQ(test::phalanxNamesIn("histogram_quantile(0.99, sum by (le) (rate(phalanx_a_bucket[1m])))"),
+  EXPECT_EQ(testing::phalanxNamesIn("histogram_quantile(0.99, sum by (le) (rate(phalanx_a_bucket[1m])))"),
             std::set<std::string>{"phalanx_a_bucket"});
-  EXPECT_EQ(test::phalanxNamesIn("phalanx_x / phalanx_y{worker=\"1\"}"),
+  EXPECT_EQ(testing::phalanxNamesIn("phalanx_x / phalanx_y{worker=\"1\"}"),
             (std::set<std::string>{"phalanx_x", "phalanx_y"}));
-  EXPECT_TRUE(test::phalanxNamesIn("my_phalanx_thing").empty());
+  EXPECT_TRUE(testing::phalanxNamesIn("my_phalanx_thing").empty());
 }
 
 TEST(DashboardTest, DocsDescribeEveryFamily) {
@@ -98,7 +98,7 @@ TEST(DashboardTest, DocsDescribeEveryFamily) {
 
 TEST(DashboardTest, ExampleScrapeConfigPassesPromtool) {
   auto check =
-      test::runCommand({"promtool", "check", "config", std::string(PHX_SOURCE_DIR) + "/monitoring/prometheus.yml"});
+      testing::runCommand({"promtool", "check", "config", std::string(PHX_SOURCE_DIR) + "/monitoring/prometheus.yml"});
   EXPECT_EQ(check.exitCode, 0) << check.output;
 }
 

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <sstream>
 
-namespace phx::test {
+namespace phx::testing {
 
 void recordSomeOfEverything(CoordinatorMetrics& coordinator, WorkerMetrics& worker) {
   coordinator.onAdmitted(0.01);
@@ -116,4 +116,4 @@ std::vector<std::string> dashboardExpressions(const nlohmann::json& dashboard) {
   return expressions;
 }
 
-}  // namespace phx::test
+}  // namespace phx::testing

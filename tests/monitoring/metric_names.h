@@ -15,7 +15,7 @@
 #include "monitoring/coordinator_metrics.h"
 #include "monitoring/worker_metrics.h"
 
-namespace phx::test {
+namespace phx::testing {
 
 // Records something in every family, labelled ones included (a family without a series is not exposed).
 void recordSomeOfEverything(CoordinatorMetrics& coordinator, WorkerMetrics& worker);
@@ -41,4 +41,4 @@ std::set<std::string> phalanxNamesIn(std::string_view expr);
 // Every targets[].expr of every panel (nested rows included).
 std::vector<std::string> dashboardExpressions(const nlohmann::json& dashboard);
 
-}  // namespace phx::test
+}  // namespace phx::testing

@@ -46,13 +46,13 @@ TEST(PrometheusScrapeTest, RealServerFindsCoordinatorAndWorkerSeries) {
   MetricsExposer coordinatorExposer("127.0.0.1:0");
   coordinatorExposer.add(coordinator.registry());
 
-  test::ScratchDir dir;
+  testing::ScratchDir dir;
   auto configFile = dir.path() / "prometheus.yml";
-  std::ofstream(configFile) << test::scrapeConfig(coordinatorExposer.port(), workerPorts);
-  auto check = test::runCommand({"promtool", "check", "config", configFile.string()});
+  std::ofstream(configFile) << testing::scrapeConfig(coordinatorExposer.port(), workerPorts);
+  auto check = testing::runCommand({"promtool", "check", "config", configFile.string()});
   ASSERT_EQ(check.exitCode, 0) << check.output;
 
-  test::PrometheusServer server(configFile, dir.path() / "data", test::freeTcpPort());
+  testing::PrometheusServer server(configFile, dir.path() / "data", testing::freeTcpPort());
   ASSERT_TRUE(server.waitReady(20s)) << "prometheus did not become ready:\n" << server.log();
 
   // Poll until every expectation holds (first scrapes land within a second or two of readiness).
@@ -81,7 +81,7 @@ TEST(PrometheusScrapeTest, RealServerFindsCoordinatorAndWorkerSeries) {
   do {
     failing.clear();
     for (const auto& expected : expectations) {
-      auto value = test::queryValue(server.port(), expected.promql);
+      auto value = testing::queryValue(server.port(), expected.promql);
       if (!value || std::abs(*value - expected.value) > 1e-9 * std::max(1.0, expected.value)) {
         failing.push_back(expected.promql + " = " + (value ? std::to_string(*value) : "no single series") +
                           ", expected " + std::to_string(expected.value));
@@ -96,9 +96,9 @@ TEST(PrometheusScrapeTest, RealServerFindsCoordinatorAndWorkerSeries) {
   // Every dashboard expression is valid PromQL over these series (Grafana substitutes $__rate_interval).
   std::ifstream dashboardFile(std::string(PHX_SOURCE_DIR) + "/monitoring/phalanx-dashboard.json");
   auto dashboard = nlohmann::json::parse(dashboardFile);
-  for (std::string expr : test::dashboardExpressions(dashboard)) {
+  for (std::string expr : testing::dashboardExpressions(dashboard)) {
     for (size_t at; (at = expr.find("$__rate_interval")) != std::string::npos;) expr.replace(at, 16, "1m");
-    auto answer = test::query(server.port(), expr);
+    auto answer = testing::query(server.port(), expr);
     EXPECT_EQ(answer.value("status", ""), "success") << expr << "\n" << answer.dump();
   }
   EXPECT_TRUE(server.running()) << server.log();

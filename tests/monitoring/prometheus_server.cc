@@ -18,7 +18,7 @@
 #include <stdexcept>
 #include <thread>
 
-namespace phx::test {
+namespace phx::testing {
 
 namespace {
 
@@ -225,4 +225,4 @@ std::string scrapeConfig(int coordinatorPort, const std::vector<int>& workerPort
   return yaml.str();
 }
 
-}  // namespace phx::test
+}  // namespace phx::testing

@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace phx::test {
+namespace phx::testing {
 
 // A fresh directory under /tmp, removed with everything in it on destruction.
 class ScratchDir {
@@ -75,4 +75,4 @@ class PrometheusServer {
   std::filesystem::path logFile_;
 };
 
-}  // namespace phx::test
+}  // namespace phx::testing

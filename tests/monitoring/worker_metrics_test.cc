@@ -15,8 +15,8 @@
 namespace phx {
 namespace {
 
-using test::parseExposition;
-using test::sampleValue;
+using testing::parseExposition;
+using testing::sampleValue;
 
 TEST(WorkerMetricsTest, IdentityLabelsJoinEverySeriesOnceKnown) {
   WorkerMetrics metrics;
@@ -79,12 +79,12 @@ TEST(WorkerMetricsTest, ExposerServesTheLabelledMetricsOverHttp) {
   metrics.onAllReduce(0.001, 4096);
   int port = metrics.startExposer("127.0.0.1:0");
   ASSERT_GT(port, 0);
-  auto response = test::httpGet(port, "/metrics");
+  auto response = testing::httpGet(port, "/metrics");
   ASSERT_EQ(response.status, 200) << response.body;
   auto samples = parseExposition(response.body);
   EXPECT_EQ(sampleValue(samples, "phalanx_allreduce_bytes_total", {{"tp_rank", "1"}}), 4096);
   EXPECT_TRUE(sampleValue(samples, "phalanx_worker_rss_bytes").has_value());
-  auto lint = test::runCommand({"promtool", "check", "metrics"}, response.body);
+  auto lint = testing::runCommand({"promtool", "check", "metrics"}, response.body);
   EXPECT_EQ(lint.exitCode, 0) << lint.output;
   EXPECT_EQ(lint.output, "") << "promtool check metrics complains:\n" << lint.output;
 }
@@ -110,7 +110,7 @@ TEST(WorkerMetricsTest, AddressesThatCannotServeAreRefusedByName) {
     }
   }
   // The first exposer still answers.
-  EXPECT_EQ(test::httpGet(port, "/metrics").status, 200);
+  EXPECT_EQ(testing::httpGet(port, "/metrics").status, 200);
 }
 
 }  // namespace

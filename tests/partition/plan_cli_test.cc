@@ -8,6 +8,7 @@
 #include "partition/shard_plan.h"
 #include "partition/shard_plan_json.h"
 #include "tests/common/cli_process.h"
+#include "tests/common/test_files.h"
 
 namespace phx::testing {
 namespace {
@@ -15,7 +16,7 @@ namespace {
 using nlohmann::json;
 using ::testing::HasSubstr;
 
-const std::string kTiny = std::string(PHX_TEST_DATA_DIR) + "/tiny";
+const std::string kTiny = ::phx::testing::testModelDir("tiny").string();
 
 TEST(PlanCli, PrintsEachRanksShardAndTheTotals) {
   const ProcessResult run = runPhalanx({"plan", "--model", kTiny, "--tp", "3", "--pp", "2"});

@@ -7,6 +7,7 @@
 
 #include "model/checkpoint.h"
 #include "partition/shard_plan.h"
+#include "tests/common/test_files.h"
 #include "worker/shard_weights.h"
 
 namespace phx {
@@ -14,7 +15,7 @@ namespace {
 
 void expectPlannedBytesAreLoadedBytes(const std::string& preset, int tp, int pp,
                                       WeightType matrices = WeightType::kBf16) {
-  const auto checkpoint = Checkpoint::open(std::filesystem::path(PHX_TEST_DATA_DIR) / preset);
+  const auto checkpoint = Checkpoint::open(::phx::testing::testModelDir(preset));
   ClusterSpec spec;
   spec.tp = tp;
   spec.pp = pp;

@@ -8,11 +8,12 @@
 #include <gtest/gtest.h>
 
 #include "common/error.h"
+#include "tests/common/test_files.h"
 
 namespace phx::reference {
 namespace {
 
-const std::filesystem::path kTinyDir = std::filesystem::path(PHX_TEST_DATA_DIR) / "tiny";
+const std::filesystem::path kTinyDir = ::phx::testing::testModelDir("tiny");
 
 // Ids spread over the vocabulary, special tokens and both ends included.
 const std::vector<int32_t> kPrompt = {100257, 9906, 1917, 0, 15339, 100351, 42, 24748};

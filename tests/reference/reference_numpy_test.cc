@@ -12,10 +12,12 @@
 
 #include "tests/reference/reference_model.h"
 
+#include "tests/common/test_files.h"
+
 namespace phx::reference {
 namespace {
 
-const std::filesystem::path kTinyDir = std::filesystem::path(PHX_TEST_DATA_DIR) / "tiny";
+const std::filesystem::path kTinyDir = ::phx::testing::testModelDir("tiny");
 const std::string kPython = "/usr/bin/python3";  // Debian's, where scripts/setup.sh installs python3-numpy
 const std::string kScript = std::string(PHX_SOURCE_DIR) + "/tests/reference/numpy_phi3.py";
 

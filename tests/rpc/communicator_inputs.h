@@ -6,7 +6,7 @@
 #include <random>
 #include <vector>
 
-namespace phx::test {
+namespace phx::testing {
 
 // Rank r's i-th input: small integers, so every sum is exact in float whatever the order.
 inline float integerInput(int rank, std::size_t i) {
@@ -22,4 +22,4 @@ inline std::vector<float> randomInput(int rank, std::size_t count, uint32_t seed
   return data;
 }
 
-}  // namespace phx::test
+}  // namespace phx::testing

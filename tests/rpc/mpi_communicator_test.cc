@@ -15,7 +15,7 @@
 #include "rpc/ucx_communicator.h"
 #include "tests/rpc/communicator_inputs.h"
 
-namespace phx::test {
+namespace phx::testing {
 namespace {
 
 const std::vector<std::size_t> kSizes = {1, 1000, 5120, 65536 + 7, 1 << 20};
@@ -126,7 +126,7 @@ TEST(UcxAndMpi, GiveTheSameSums) {
 }
 
 }  // namespace
-}  // namespace phx::test
+}  // namespace phx::testing
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);

@@ -14,7 +14,7 @@
 #include <iterator>
 #include <thread>
 
-namespace phx::test {
+namespace phx::testing {
 
 SharedDir::SharedDir() : owner_(getpid()) {
   char pattern[] = "/tmp/phx-ranks-XXXXXX";
@@ -133,4 +133,4 @@ ChildEnv ucxEnv(const std::string& transport) {
   return {{{"UCX_TLS", "tcp,self"}, {"UCX_NET_DEVICES", "lo"}}, ""};
 }
 
-}  // namespace phx::test
+}  // namespace phx::testing

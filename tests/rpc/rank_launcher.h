@@ -14,7 +14,7 @@
 
 #include "rpc/ucx_communicator.h"
 
-namespace phx::test {
+namespace phx::testing {
 
 // Throws from a child with the condition and a message; the launcher turns it into exit code 1.
 #define PHX_CHILD_CHECK(condition, message)                                                              \
@@ -61,4 +61,4 @@ void connectThroughDir(UcxCommunicator& comm, const SharedDir& dir, const std::s
 // The UCX settings of a transport under test: "sm" (UCX_TLS=sm,self) or "tcp" (UCX_TLS=tcp,self on lo).
 ChildEnv ucxEnv(const std::string& transport);
 
-}  // namespace phx::test
+}  // namespace phx::testing

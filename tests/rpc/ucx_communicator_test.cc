@@ -15,7 +15,7 @@
 #include "tests/rpc/communicator_inputs.h"
 #include "tests/rpc/rank_launcher.h"
 
-namespace phx::test {
+namespace phx::testing {
 namespace {
 
 const std::vector<std::size_t> kSizes = {1, 3, 1000, 5120, 3 * 5120, 65536 + 7, 1 << 20, 4 << 20};
@@ -242,4 +242,4 @@ INSTANTIATE_TEST_SUITE_P(Transports, UcxCommunicatorTest, ::testing::Values("sm"
                          [](const auto& info) { return info.param; });
 
 }  // namespace
-}  // namespace phx::test
+}  // namespace phx::testing

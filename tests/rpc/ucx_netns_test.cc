@@ -11,7 +11,7 @@
 #include "rpc/ucx_communicator.h"
 #include "tests/rpc/rank_launcher.h"
 
-namespace phx::test {
+namespace phx::testing {
 namespace {
 
 const std::string kScript = std::string(PHX_SOURCE_DIR) + "/tests/rpc/netns.sh";
@@ -83,4 +83,4 @@ TEST(UcxAcrossNamespaces, AllReduceCrossesTheVethPair) {
 }
 
 }  // namespace
-}  // namespace phx::test
+}  // namespace phx::testing

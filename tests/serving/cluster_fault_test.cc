@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "tests/common/test_files.h"
 #include "tests/serving/cluster_process.h"
 #include "tests/serving/stream_outcome.h"
 
@@ -20,7 +21,7 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-std::filesystem::path smallModelDir() { return std::filesystem::path(PHX_TEST_DATA_DIR) / "small"; }
+std::filesystem::path smallModelDir() { return ::phx::testing::testModelDir("small"); }
 
 class ClusterFaultTest : public ::testing::Test {
  protected:

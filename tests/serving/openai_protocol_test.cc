@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "model/chat_template.h"
+#include "tests/common/test_files.h"
 
 namespace phx {
 namespace {
@@ -13,7 +14,7 @@ using nlohmann::json;
 class OpenAiProtocolTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    tokenizer_ = new Tokenizer(Tokenizer::load(std::filesystem::path(PHX_TEST_DATA_DIR) / "tiny"));
+    tokenizer_ = new Tokenizer(Tokenizer::load(::phx::testing::testModelDir("tiny")));
   }
   static void TearDownTestSuite() { delete tokenizer_; }
 

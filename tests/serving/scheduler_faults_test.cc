@@ -10,12 +10,13 @@
 
 #include "common/error.h"
 #include "coordinator/scheduler.h"
+#include "tests/common/test_files.h"
 #include "worker/local_engine.h"
 
 namespace phx {
 namespace {
 
-const std::filesystem::path kTiny = std::filesystem::path(PHX_TEST_DATA_DIR) / "tiny";
+const std::filesystem::path kTiny = ::phx::testing::testModelDir("tiny");
 
 // Runs steps on `inner` unless told to fail; records the batches it ran.
 class FaultyExecutor final : public StepExecutor {

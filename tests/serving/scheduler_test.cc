@@ -8,12 +8,13 @@
 #include <thread>
 
 #include "common/error.h"
+#include "tests/common/test_files.h"
 #include "worker/local_engine.h"
 
 namespace phx {
 namespace {
 
-const std::filesystem::path kTiny = std::filesystem::path(PHX_TEST_DATA_DIR) / "tiny";
+const std::filesystem::path kTiny = ::phx::testing::testModelDir("tiny");
 
 struct Collected {
   std::vector<int32_t> ids;

@@ -13,14 +13,9 @@
 #include <stdexcept>
 #include <thread>
 
-namespace phx::testing {
+#include "tests/common/test_files.h"
 
-std::string slurp(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
+namespace phx::testing {
 
 std::string quote(const std::string& text) {
   std::string out = "'";
@@ -28,7 +23,7 @@ std::string quote(const std::string& text) {
   return out + "'";
 }
 
-std::filesystem::path tinyModelDir() { return std::filesystem::path(PHX_TEST_DATA_DIR) / "tiny"; }
+std::filesystem::path tinyModelDir() { return ::phx::testing::testModelDir("tiny"); }
 
 std::filesystem::path scratchDir(const std::string& name) {
   const auto dir = std::filesystem::temp_directory_path() / ("phx_serving_" + name + "_" + std::to_string(getpid()));

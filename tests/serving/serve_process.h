@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "tests/common/test_files.h"
+
 namespace phx::testing {
 
-// The whole file ("" when it cannot be read).
-std::string slurp(const std::filesystem::path& file);
 // text in single quotes for /bin/sh.
 std::string quote(const std::string& text);
 

@@ -9,12 +9,13 @@
 
 #include "common/error.h"
 #include "model/bf16.h"
+#include "tests/common/test_files.h"
 
 namespace phx {
 namespace {
 
-const std::filesystem::path kTiny = std::filesystem::path(PHX_TEST_DATA_DIR) / "tiny";
-const std::filesystem::path kSmall = std::filesystem::path(PHX_TEST_DATA_DIR) / "small";
+const std::filesystem::path kTiny = ::phx::testing::testModelDir("tiny");
+const std::filesystem::path kSmall = ::phx::testing::testModelDir("small");
 
 std::vector<uint16_t> wholeTensor(const Checkpoint& checkpoint, const std::string& name) {
   std::vector<uint16_t> values(size_t(checkpoint.info(name).elementCount()));
