@@ -54,11 +54,11 @@ TEST(ClusterAcrossNamespaces, WorkersOnTheirOwnAddressesMatchOneProcess) {
   NamespaceHosts hosts;
   ASSERT_TRUE(hosts.up()) << "netns_cluster.sh up failed (no CAP_NET_ADMIN in this container?)";
 
-  std::vector<std::unique_ptr<ChildProcess>> workers;
+  std::vector<std::unique_ptr<ListeningProcess>> workers;
   std::vector<std::string> endpoints;
   for (int w = 0; w < kWorkers; ++w) {
     const std::string endpoint = address(w) + ":7400";
-    workers.push_back(std::make_unique<ChildProcess>(
+    workers.push_back(std::make_unique<ListeningProcess>(
         std::vector<std::string>{"ip", "netns", "exec", ns(w), PHX_BINARY, "worker", "--listen", endpoint,
                                  "--threads", "1", "--model-root", PHX_TEST_DATA_DIR},
         std::map<std::string, std::string>{{"UCX_TLS", "tcp,self"},

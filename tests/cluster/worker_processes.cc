@@ -13,34 +13,23 @@
 #include <stdexcept>
 
 #include "tests/common/free_ports.h"
+#include "tests/common/test_process.h"
 
 namespace phx::testing {
 
-ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
-  int pipeFds[2];
-  if (pipe2(pipeFds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-  pid_ = fork();
-  if (pid_ == 0) {
-    setpgid(0, 0);
-    dup2(pipeFds[1], STDOUT_FILENO);
-    for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
-    std::vector<char*> args;
-    for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    _exit(127);
-  }
-  setpgid(pid_, pid_);
-  close(pipeFds[1]);
-  stdoutFd_ = pipeFds[0];
+ListeningProcess::ListeningProcess(const std::vector<std::string>& argv,
+                                   const std::map<std::string, std::string>& env) {
+  const SpawnedChild child = spawn(argv, {.out = ChildOutput::pipe(), .env = env, .ownProcessGroup = true});
+  pid_ = child.pid;
+  stdoutFd_ = child.outFd;
 }
 
-ChildProcess::~ChildProcess() {
+ListeningProcess::~ListeningProcess() {
   terminate();
   if (stdoutFd_ >= 0) close(stdoutFd_);
 }
 
-void ChildProcess::terminate() {
+void ListeningProcess::terminate() {
   if (pid_ <= 0) return;
   // SIGTERM first: mpirun forwards it to its ranks (which may sit in process groups of their own).
   ::kill(pid_, SIGTERM);
@@ -55,7 +44,7 @@ void ChildProcess::terminate() {
   kill();
 }
 
-void ChildProcess::kill() {
+void ListeningProcess::kill() {
   if (pid_ <= 0) return;
   ::kill(-pid_, SIGKILL);
   ::kill(pid_, SIGKILL);
@@ -63,7 +52,7 @@ void ChildProcess::kill() {
   pid_ = -1;
 }
 
-std::vector<int> ChildProcess::waitListening(int count, std::chrono::seconds timeout) {
+std::vector<int> ListeningProcess::waitListening(int count, std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::vector<int> ports;
   const std::string marker = "listening on ";
@@ -107,7 +96,7 @@ void UcxWorkers::launch(int worker, int port) {
   std::vector<std::string> argv = {PHX_BINARY, "worker", "--listen", "127.0.0.1:" + std::to_string(port),
                                    "--threads", "1", "--model-root", PHX_TEST_DATA_DIR};
   argv.insert(argv.end(), extraArgs_.begin(), extraArgs_.end());
-  processes_[size_t(worker)] = std::make_unique<ChildProcess>(argv, ucxTestEnv());
+  processes_[size_t(worker)] = std::make_unique<ListeningProcess>(argv, ucxTestEnv());
 }
 
 std::vector<std::string> UcxWorkers::endpoints() const {
@@ -127,7 +116,7 @@ void UcxWorkers::restart(int worker) {
 MpiWorkers::MpiWorkers(int count) : count_(count) {
   basePort_ = freePortRun(count);
   // Loopback only, shared memory for MPI's own transfers; every rank a worker on port base + world rank.
-  mpirun_ = std::make_unique<ChildProcess>(
+  mpirun_ = std::make_unique<ListeningProcess>(
       std::vector<std::string>{"mpirun", "--allow-run-as-root", "--oversubscribe", "-np", std::to_string(count),
                                "--mca", "btl", "self,vader", "--mca", "oob_tcp_if_include", "lo", "-x",
                                "UCX_TLS=sm,self", "-x", "OMP_WAIT_POLICY=passive", PHX_BINARY, "worker", "--listen",

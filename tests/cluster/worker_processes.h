@@ -13,12 +13,12 @@
 namespace phx::testing {
 
 // One child process (its own process group) whose stdout is read for "listening on HOST:PORT" lines.
-class ChildProcess {
+class ListeningProcess {
  public:
-  ChildProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env);
-  ~ChildProcess();
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
+  ListeningProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env);
+  ~ListeningProcess();
+  ListeningProcess(const ListeningProcess&) = delete;
+  ListeningProcess& operator=(const ListeningProcess&) = delete;
 
   // Waits for `count` lines "phalanx worker listening on HOST:PORT ..." on stdout; returns the ports in order of
   // appearance. Fails the test (throws) after the timeout or when the process exits first.
@@ -48,7 +48,7 @@ class UcxWorkers {
  private:
   void launch(int worker, int port);
   std::vector<std::string> extraArgs_;
-  std::vector<std::unique_ptr<ChildProcess>> processes_;
+  std::vector<std::unique_ptr<ListeningProcess>> processes_;
   std::vector<int> ports_;
 };
 
@@ -59,7 +59,7 @@ class MpiWorkers {
   std::vector<std::string> endpoints() const;
 
  private:
-  std::unique_ptr<ChildProcess> mpirun_;
+  std::unique_ptr<ListeningProcess> mpirun_;
   int basePort_ = 0;
   int count_ = 0;
 };

@@ -157,7 +157,7 @@ TEST_F(WorkerProtocolTest, SigtermLetsTheRunningStepFinishThenExits) {
 
 TEST(WorkerCommandTest, BadListenAddressIsRefused) {
   for (const char* listen : {"nonsense", "127.0.0.1:70000", "127.0.0.1:x"}) {
-    ChildProcess worker({PHX_BINARY, "worker", "--listen", listen}, {});
+    ListeningProcess worker({PHX_BINARY, "worker", "--listen", listen}, {});
     EXPECT_THROW(worker.waitListening(1, std::chrono::seconds(10)), std::runtime_error) << listen;
   }
 }

@@ -13,30 +13,18 @@
 #include <thread>
 
 #include "tests/common/test_files.h"
+#include "tests/common/test_process.h"
 
 namespace phx::testing {
-namespace {
-
-}  // namespace
 
 ProcessResult runPhalanx(const std::vector<std::string>& args, bool interruptOnOutput) {
   const auto scratch = std::filesystem::temp_directory_path() / ("phx_cli_" + std::to_string(getpid()));
   std::filesystem::create_directories(scratch);
   const auto outFile = scratch / "stdout", errFile = scratch / "stderr";
-  std::vector<std::string> argvStrings = {PHX_BINARY};
-  argvStrings.insert(argvStrings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& arg : argvStrings) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int out = ::open(outFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err = ::open(errFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(out, 1);
-    dup2(err, 2);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+  std::vector<std::string> argv = {PHX_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const pid_t pid =
+      spawn(argv, {.out = ChildOutput::toFile(outFile), .err = ChildOutput::toFile(errFile)}).pid;
   int status = 0;
   bool reaped = false;
   if (interruptOnOutput) {

@@ -25,6 +25,7 @@
 #include "model/safetensors_writer.h"
 #include "partition/tensor_table.h"
 #include "tests/common/test_files.h"
+#include "tests/common/test_process.h"
 
 namespace phx {
 namespace {
@@ -71,31 +72,18 @@ struct ProcessResult {
 // Runs PHX_BINARY with `args`. With `killAfter` set, sends SIGKILL as soon as stderr shows that text.
 ProcessResult runPhalanx(std::vector<std::string> args, const std::string& killAfter = "") {
   args.insert(args.begin(), PHX_BINARY);
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  int outPipe[2], errPipe[2];
-  EXPECT_EQ(pipe(outPipe), 0);
-  EXPECT_EQ(pipe(errPipe), 0);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(outPipe[1], 1);
-    dup2(errPipe[1], 2);
-    close(outPipe[0]), close(errPipe[0]), close(outPipe[1]), close(errPipe[1]);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(outPipe[1]), close(errPipe[1]);
+  const testing::SpawnedChild child =
+      testing::spawn(args, {.out = testing::ChildOutput::pipe(), .err = testing::ChildOutput::pipe()});
   ProcessResult run;
   char buffer[4096];
-  for (ssize_t n; (n = read(errPipe[0], buffer, sizeof(buffer))) > 0;) {
+  for (ssize_t n; (n = read(child.errFd, buffer, sizeof(buffer))) > 0;) {
     run.err.append(buffer, size_t(n));
-    if (!killAfter.empty() && run.err.find(killAfter) != std::string::npos) kill(pid, SIGKILL);
+    if (!killAfter.empty() && run.err.find(killAfter) != std::string::npos) kill(child.pid, SIGKILL);
   }
-  for (ssize_t n; (n = read(outPipe[0], buffer, sizeof(buffer))) > 0;) run.out.append(buffer, size_t(n));
-  close(outPipe[0]), close(errPipe[0]);
+  for (ssize_t n; (n = read(child.outFd, buffer, sizeof(buffer))) > 0;) run.out.append(buffer, size_t(n));
+  close(child.outFd), close(child.errFd);
   int status = 0;
-  waitpid(pid, &status, 0);
+  waitpid(child.pid, &status, 0);
   if (WIFEXITED(status)) run.exitCode = WEXITSTATUS(status);
   return run;
 }

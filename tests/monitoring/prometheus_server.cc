@@ -18,19 +18,14 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/common/test_process.h"
+
 namespace phx::testing {
 
 namespace {
 
 std::runtime_error systemError(const std::string& what) {
   return std::runtime_error(what + ": " + std::strerror(errno));
-}
-
-std::vector<char*> argvPointers(const std::vector<std::string>& argv) {
-  std::vector<char*> pointers;
-  for (const auto& arg : argv) pointers.push_back(const_cast<char*>(arg.c_str()));
-  pointers.push_back(nullptr);
-  return pointers;
 }
 
 }  // namespace
@@ -110,35 +105,22 @@ std::string urlEncode(std::string_view text) {
 }
 
 CommandResult runCommand(const std::vector<std::string>& argv, const std::string& input) {
-  int inPipe[2], outPipe[2];
-  if (pipe2(inPipe, O_CLOEXEC) != 0 || pipe2(outPipe, O_CLOEXEC) != 0) throw systemError("pipe");
-  pid_t pid = fork();
-  if (pid < 0) throw systemError("fork");
-  if (pid == 0) {
-    dup2(inPipe[0], STDIN_FILENO);
-    dup2(outPipe[1], STDOUT_FILENO);
-    dup2(outPipe[1], STDERR_FILENO);
-    auto pointers = argvPointers(argv);
-    execvp(pointers[0], pointers.data());
-    std::fprintf(stderr, "cannot run %s: %s\n", pointers[0], std::strerror(errno));
-    _exit(127);
-  }
-  close(inPipe[0]);
-  close(outPipe[1]);
+  const SpawnedChild child =
+      spawn(argv, {.out = ChildOutput::pipe(), .err = ChildOutput::sameAsStdout(), .pipeStdin = true});
   // Inputs here are a few kilobytes: they fit the pipe, so writing all before reading cannot deadlock.
   if (!input.empty()) {
-    ssize_t ignored = write(inPipe[1], input.data(), input.size());
+    ssize_t ignored = write(child.stdinFd, input.data(), input.size());
     (void)ignored;
   }
-  close(inPipe[1]);
+  close(child.stdinFd);
   CommandResult result;
   char buffer[4096];
-  for (ssize_t got; (got = read(outPipe[0], buffer, sizeof(buffer))) > 0;) {
+  for (ssize_t got; (got = read(child.outFd, buffer, sizeof(buffer))) > 0;) {
     result.output.append(buffer, static_cast<size_t>(got));
   }
-  close(outPipe[0]);
+  close(child.outFd);
   int status = 0;
-  waitpid(pid, &status, 0);
+  waitpid(child.pid, &status, 0);
   result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
 }
@@ -150,19 +132,8 @@ PrometheusServer::PrometheusServer(const std::filesystem::path& configFile, cons
                                    "--config.file=" + configFile.string(),
                                    "--storage.tsdb.path=" + dataDir.string(),
                                    "--web.listen-address=127.0.0.1:" + std::to_string(port)};
-  pid_ = fork();
-  if (pid_ < 0) throw systemError("fork");
-  if (pid_ == 0) {
-    int log = open(logFile_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (log >= 0) {
-      dup2(log, STDOUT_FILENO);
-      dup2(log, STDERR_FILENO);
-    }
-    auto pointers = argvPointers(argv);
-    execvp(pointers[0], pointers.data());
-    std::fprintf(stderr, "cannot run prometheus (scripts/setup.sh installs it): %s\n", std::strerror(errno));
-    _exit(127);
-  }
+  // A missing binary shows in the log as "cannot run prometheus" (scripts/setup.sh installs it).
+  pid_ = spawn(argv, {.out = ChildOutput::toFile(logFile_), .err = ChildOutput::sameAsStdout()}).pid;
 }
 
 PrometheusServer::~PrometheusServer() {

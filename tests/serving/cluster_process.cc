@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "tests/common/free_ports.h"
+#include "tests/common/test_process.h"
 
 namespace phx::testing {
 namespace {
@@ -94,23 +95,12 @@ ClusterProcess::ClusterProcess(int tp, const std::vector<std::string>& extraArgs
   args.insert(args.end(), extraArgs.begin(), extraArgs.end());
   const auto outFile = scratch_ / "stdout";
   const auto errFile = scratch_ / "stderr";
-  pid_ = fork();
-  if (pid_ == 0) {
-    setpgid(0, 0);
-    const int out = ::open(outFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err = ::open(errFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(out, 1);
-    dup2(err, 2);
-    // UCX over shared memory on loopback only; passive OpenMP threads, since the processes share two cores.
-    setenv("UCX_TLS", "sm,self", 1);
-    setenv("UCX_NET_DEVICES", "lo", 1);
-    setenv("OMP_WAIT_POLICY", "passive", 1);
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+  // UCX over shared memory on loopback only; passive OpenMP threads, since the processes share two cores.
+  pid_ = spawn(args, {.out = ChildOutput::toFile(outFile),
+                      .err = ChildOutput::toFile(errFile),
+                      .env = {{"UCX_TLS", "sm,self"}, {"UCX_NET_DEVICES", "lo"}, {"OMP_WAIT_POLICY", "passive"}},
+                      .ownProcessGroup = true})
+             .pid;
   for (int i = 0; i < 1800; ++i) {
     if (slurp(outFile).find("cluster ready") != std::string::npos) return;
     if (!running()) break;

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "tests/common/test_files.h"
+#include "tests/common/test_process.h"
 
 namespace phx::testing {
 
@@ -49,18 +50,7 @@ ServeProcess::ServeProcess(const std::vector<std::string>& extraArgs) {
                                    "--threads", "1"};
   args.insert(args.end(), extraArgs.begin(), extraArgs.end());
   const auto errFile = scratch_ / "stderr";
-  pid_ = fork();
-  if (pid_ == 0) {
-    const int err = ::open(errFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int null = ::open("/dev/null", O_WRONLY);
-    dup2(null, 1);
-    dup2(err, 2);
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+  pid_ = spawn(args, {.out = ChildOutput::null(), .err = ChildOutput::toFile(errFile)}).pid;
   const std::regex listening("listening on http://[0-9.]+:([0-9]+)");
   for (int i = 0; i < 600; ++i) {
     std::smatch match;
