@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "coordinator/scheduler.h"
+#include "tests/common/random_prompt.h"
 #include "tests/common/test_files.h"
 
 namespace phx {
@@ -73,13 +74,7 @@ std::vector<int32_t> expectedTokens(std::vector<int32_t> context, int32_t count)
   return generated;
 }
 
-std::vector<int32_t> randomPrompt(int64_t length, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int32_t> ids(1000, 90000);
-  std::vector<int32_t> prompt(static_cast<size_t>(length));
-  for (int32_t& id : prompt) id = ids(rng);
-  return prompt;
-}
+using ::phx::testing::randomPrompt;
 
 struct Outcome {
   std::vector<int32_t> ids;

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "tests/common/random_prompt.h"
 #include "tests/common/test_files.h"
 #include "worker/local_engine.h"
 
@@ -38,13 +39,7 @@ SequenceSink sinkFor(Collected& out) {
   };
 }
 
-std::vector<int32_t> randomPrompt(int64_t length, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int32_t> ids(1000, 90000);
-  std::vector<int32_t> prompt(static_cast<size_t>(length));
-  for (int32_t& id : prompt) id = ids(rng);
-  return prompt;
-}
+using ::phx::testing::randomPrompt;
 
 SamplingParams greedy(int32_t maxTokens) {
   SamplingParams p;
