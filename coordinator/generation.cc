@@ -2,42 +2,19 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "common/elapsed.h"
 #include "common/error.h"
-#include "coordinator/token_stream.h"
+#include "coordinator/scheduler.h"
 
 namespace phx {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-
-// Holds a sequence's KV blocks and gives them back however the generation ends.
-class SequenceBlocks {
- public:
-  explicit SequenceBlocks(BlockAllocator& allocator) : allocator_(allocator) {}
-  ~SequenceBlocks() { allocator_.release(table_); }
-  bool grow(int64_t contextTokens) { return allocator_.grow(table_, contextTokens); }
-  const BlockTable& table() const { return table_; }
-
- private:
-  BlockAllocator& allocator_;
-  BlockTable table_;
-};
-
 bool isCancelled(const std::atomic<bool>* cancel) { return cancel != nullptr && cancel->load(); }
-
-// One step appending `tokens` to a sequence that has `cached` tokens in the cache.
-const StepOutput& runChunk(StepExecutor& executor, std::span<const int32_t> tokens, int64_t cached,
-                           const BlockTable& table, LogitsFor logits, int32_t candidates) {
-  StepBatch batch;
-  batch.candidates = candidates;
-  batch.tokens.assign(tokens.begin(), tokens.end());
-  batch.sequences.push_back({cached, int64_t(tokens.size()), table, logits});
-  return executor.run(batch);
-}
 
 void validateRequest(const GenerationRequest& request, const StepExecutor& executor, const BlockAllocator& blocks) {
   if (request.promptTokens.empty()) throwInvalidArgument("generate: the prompt has no tokens");
@@ -57,74 +34,36 @@ void validateRequest(const GenerationRequest& request, const StepExecutor& execu
   validateSamplingParams(request.params);
 }
 
-// Runs the prompt in chunks of request.prefillChunk tokens; the output of the last (its logits), or nullptr when
-// cancelled between chunks.
-const StepOutput* prefill(StepExecutor& executor, const GenerationRequest& request, const BlockTable& table,
-                          const std::atomic<bool>* cancel) {
-  const std::span<const int32_t> prompt(request.promptTokens);
-  const StepOutput* output = nullptr;
-  for (int64_t cached = 0; cached < int64_t(prompt.size());) {
-    const int64_t chunk = std::min(request.prefillChunk, int64_t(prompt.size()) - cached);
-    const bool last = cached + chunk == int64_t(prompt.size());
-    output = &runChunk(executor, prompt.subspan(size_t(cached), size_t(chunk)), cached, table,
-                       last ? LogitsFor::kLast : LogitsFor::kNone, request.candidates);
-    cached += chunk;
-    if (isCancelled(cancel)) return nullptr;
-  }
-  return output;
-}
-
-// The decode loop: sample, stream the text, stop or run the next token.
-struct Decoding {
-  StepExecutor& executor;
-  const GenerationRequest& request;
-  SequenceBlocks& sequence;
-  const Tokenizer& tokenizer;
-  const TextSink& onText;
-  const std::atomic<bool>* cancel;
+// The one sequence's events as a GenerationResult, its text streamed to `onText` as it comes.
+struct ResultCollector {
   GenerationResult& result;
+  const TextSink& onText;
+  Clock::time_point start = Clock::now();
+  Clock::time_point firstToken{};
+  bool done = false;
+  std::optional<Error> failure;
 
-  void run(const StepOutput& prefillOutput, Clock::time_point start) {
-    const SamplingParams& params = request.params;
-    Sampler sampler(params, request.fallbackSeed);
-    TokenStream stream(tokenizer, params.stopTokenIds, params.stopStrings);  // the scheduler's stop rules
-    std::vector<int32_t> history;
-    const StepOutput* output = &prefillOutput;
-    Clock::time_point decodeStart;
-    for (int64_t cached = result.promptTokens;; ++cached) {
-      result.tokens.push_back(request.candidates > 0 ? sampler.sample(output->candidates.at(0), history)
-                                                     : sampler.sample(output->row(0), history));
-      const int32_t id = result.tokens.back().id;
-      history.push_back(id);
-      if (result.tokens.size() == 1) {
+  void operator()(SequenceEvent&& event) {
+    if (event.kind == SequenceEvent::Kind::kToken) {
+      if (result.tokens.empty()) {
         result.prefillSeconds = secondsSince(start);
-        decodeStart = Clock::now();
+        firstToken = Clock::now();
       }
-      show(stream.push(id));
-      if (stream.stopped()) {
-        result.finishReason = FinishReason::kStop;
-        break;
-      }
-      // The next step writes position `cached`: it needs a place in the context and in the KV pool.
-      if (int64_t(result.tokens.size()) >= params.maxTokens || cached + 1 > request.maxContext ||
-          !sequence.grow(cached + 1)) {
-        result.finishReason = FinishReason::kLength;
-        break;
-      }
-      if (isCancelled(cancel)) {
-        result.finishReason = FinishReason::kCancelled;
-        break;
-      }
-      output = &runChunk(executor, std::span(&history.back(), 1), cached, sequence.table(), LogitsFor::kLast,
-                         request.candidates);
+      result.tokens.push_back(std::move(event.token));
     }
-    show(stream.finish());
-    result.decodeSeconds = secondsSince(decodeStart);
+    result.text += event.text;
+    if (!event.text.empty()) onText(event.text);
+    if (event.kind == SequenceEvent::Kind::kFinished) result.finishReason = event.finishReason;
+    if (event.kind == SequenceEvent::Kind::kFailed) failure = Error(event.errorKind, "generate: " + event.error);
+    done = event.kind != SequenceEvent::Kind::kToken;
   }
 
-  void show(const std::string& text) {
-    result.text += text;
-    if (!text.empty()) onText(text);
+  void finishTimings() {
+    if (result.tokens.empty()) {
+      result.prefillSeconds = secondsSince(start);
+    } else {
+      result.decodeSeconds = secondsSince(firstToken);
+    }
   }
 };
 
@@ -144,27 +83,34 @@ GenerationResult generate(StepExecutor& executor, BlockAllocator& blocks, const 
   validateRequest(request, executor, blocks);
   GenerationResult result;
   result.promptTokens = int64_t(request.promptTokens.size());
-  SequenceBlocks sequence(blocks);
-  if (!sequence.grow(result.promptTokens)) {
+  if (blocks.blocksFor(result.promptTokens) > blocks.freeBlocks()) {
     throw Error(ErrorKind::kOverloaded, "generate: the KV cache (" + std::to_string(blocks.freeBlocks()) +
                                             " free blocks of " + std::to_string(blocks.blockSize()) +
                                             " tokens) cannot hold the " + std::to_string(result.promptTokens) +
                                             "-token prompt");
   }
-  const auto start = Clock::now();
-  const StepOutput* output = prefill(executor, request, sequence.table(), cancel);
-  if (output == nullptr) {
-    result.finishReason = FinishReason::kCancelled;
-    result.prefillSeconds = secondsSince(start);
-    return result;
+  // A batch of one: the prompt in chunks of prefillChunk, then a token a step, under the scheduler's own rules.
+  Scheduler scheduler(executor, blocks, tokenizer,
+                      {.maxBatchTokens = request.prefillChunk,
+                       .maxRunning = 1,
+                       .maxWaiting = 1,
+                       .maxContext = request.maxContext,
+                       .prefixCaching = false,
+                       .candidates = request.candidates});
+  ResultCollector collector{result, onText};
+  const uint64_t id = scheduler.submit({{request.promptTokens, request.params, request.fallbackSeed}},
+                                       {[&collector](SequenceEvent&& event) { collector(std::move(event)); }})[0];
+  while (!collector.done) {
+    if (isCancelled(cancel)) {
+      scheduler.cancel(id);
+      scheduler.step();  // frees its blocks
+      result.finishReason = FinishReason::kCancelled;
+      break;
+    }
+    if (!scheduler.step() && !collector.done) throw Error(ErrorKind::kInternal, "generate: the scheduler went idle");
   }
-  if (output->vocabBegin != 0 || output->vocabCount != tokenizer.vocabSize()) {
-    throwInvalidArgument("generate: the engine returned vocab rows [" + std::to_string(output->vocabBegin) + ", " +
-                         std::to_string(output->vocabBegin + output->vocabCount) + "), expected the whole " +
-                         std::to_string(tokenizer.vocabSize()) + "-token vocabulary");
-  }
-  Decoding decoding{executor, request, sequence, tokenizer, onText, cancel, result};
-  decoding.run(*output, start);
+  collector.finishTimings();
+  if (collector.failure) throw *collector.failure;
   return result;
 }
 

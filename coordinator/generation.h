@@ -1,7 +1,7 @@
-// The single-node generate loop: the prompt prefilled in chunks, then one token per step, each sampled from the
-// step's logits; stops on a stop token id, a stop string, max tokens, a full context or cancellation. Text is
-// streamed as it becomes safe to show through TokenStream (coordinator/token_stream.h), the scheduler's own stop
-// rules: whole UTF-8 characters, never part of a stop string.
+// One sequence generated to completion: a thin client of the batching scheduler (coordinator/scheduler.h) with a
+// batch of one, so the prompt is prefilled in chunks, then one token a step, sampled, stopped (a stop token id, a
+// stop string, max tokens, a full context or cancellation) and streamed by exactly the code that serves every
+// request: whole UTF-8 characters, never part of a stop string (TokenStream).
 #pragma once
 
 #include <atomic>

@@ -46,11 +46,21 @@ struct Scheduler::Sequence {
 
 Scheduler::Scheduler(StepExecutor& executor, const Tokenizer& tokenizer, SchedulerOptions options,
                      SchedulerHooks hooks)
+    : Scheduler(executor, std::make_unique<BlockAllocator>(executor.kvBlockCount(), executor.kvBlockSize()), nullptr,
+                tokenizer, options, std::move(hooks)) {}
+
+Scheduler::Scheduler(StepExecutor& executor, BlockAllocator& blocks, const Tokenizer& tokenizer,
+                     SchedulerOptions options)
+    : Scheduler(executor, nullptr, &blocks, tokenizer, options, {}) {}
+
+Scheduler::Scheduler(StepExecutor& executor, std::unique_ptr<BlockAllocator> own, BlockAllocator* lent,
+                     const Tokenizer& tokenizer, SchedulerOptions options, SchedulerHooks hooks)
     : executor_(executor),
       tokenizer_(tokenizer),
       options_(options),
       hooks_(std::move(hooks)),
-      allocator_(executor.kvBlockCount(), executor.kvBlockSize()),
+      ownAllocator_(std::move(own)),
+      allocator_(lent != nullptr ? *lent : *ownAllocator_),
       prefixCache_(allocator_) {
   if (options_.maxBatchTokens < 1 || options_.maxRunning < 1 || options_.maxWaiting < 1 || options_.maxContext < 2 ||
       options_.candidates < 0) {

@@ -128,6 +128,9 @@ class Scheduler {
   // Keeps references to the executor and tokenizer. Throws phx::Error (invalid argument) for options that do not
   // fit the executor.
   Scheduler(StepExecutor& executor, const Tokenizer& tokenizer, SchedulerOptions options, SchedulerHooks hooks = {});
+  // Takes its blocks from `blocks` (the executor's pool, shared with other holders: generate()) rather than owning
+  // the whole pool.
+  Scheduler(StepExecutor& executor, BlockAllocator& blocks, const Tokenizer& tokenizer, SchedulerOptions options);
   ~Scheduler();
 
   // Queues sequences (all or none); returns their ids for cancel(). Throws phx::Error: kInvalidArgument naming the
@@ -146,6 +149,8 @@ class Scheduler {
 
  private:
   struct Sequence;
+  Scheduler(StepExecutor& executor, std::unique_ptr<BlockAllocator> own, BlockAllocator* lent,
+            const Tokenizer& tokenizer, SchedulerOptions options, SchedulerHooks hooks);
   // step(), in its phases: plan (admission, blocks, the batch), run, update (sample, advance, stats).
   StepPlan schedule();
   const StepOutput* execute(const StepBatch& batch);
@@ -170,7 +175,8 @@ class Scheduler {
   const Tokenizer& tokenizer_;
   SchedulerOptions options_;
   SchedulerHooks hooks_;
-  BlockAllocator allocator_;
+  std::unique_ptr<BlockAllocator> ownAllocator_;  // the whole pool, unless the caller lends one
+  BlockAllocator& allocator_;
   PrefixCache prefixCache_;
 
   // Shared with submitting threads.
