@@ -14,7 +14,7 @@ class CheckpointErrors : public ::testing::TestWithParam<CorruptionCase> {};
 
 TEST_P(CheckpointErrors, OpenRefusesWithAMessageNamingTheFile) {
   const CorruptionCase& bad = GetParam();
-  TempDir temp;
+  ScratchDir temp;
   const auto dir = temp.path() / "model";
   writeTestCheckpoint(dir);
   // The same checkpoint loads before it is corrupted, so the error below is the corruption's doing.

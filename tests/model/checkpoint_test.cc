@@ -54,7 +54,7 @@ std::vector<std::byte> copyRows(const Checkpoint& checkpoint, const std::string&
 }
 
 TEST(Checkpoint, ReportsWhatTheWriterWrote) {
-  TempDir temp;
+  ScratchDir temp;
   const TestCheckpoint written = writeTestCheckpoint(temp.path());
   const auto checkpoint = Checkpoint::open(temp.path());
   EXPECT_EQ(checkpoint->directory(), temp.path());
@@ -85,7 +85,7 @@ TEST(Checkpoint, ReportsWhatTheWriterWrote) {
 }
 
 TEST(Checkpoint, CopyTensorReturnsTheWrittenBytes) {
-  TempDir temp;
+  ScratchDir temp;
   writeTestCheckpoint(temp.path());
   const auto checkpoint = Checkpoint::open(temp.path());
   uint64_t total = 0;
@@ -104,7 +104,7 @@ TEST(Checkpoint, LoadsHuggingFaceLayouts) {
   const TestModelShape shape{.hidden = 128, .heads = 8, .kvHeads = 2, .intermediate = 160, .layers = 4, .vocab = 300};
   for (const WriteOptions& options : {WriteOptions{.shards = 6}, WriteOptions{.shards = 2, .metadata = nullptr},
                                       WriteOptions{.shards = 0, .extraFiles = false}}) {
-    TempDir temp;
+    ScratchDir temp;
     const TestCheckpoint written = writeTestCheckpoint(temp.path(), shape, options);
     const auto checkpoint = Checkpoint::open(temp.path());
     EXPECT_EQ(checkpoint->shards().size(), written.shardNames.size());
@@ -117,14 +117,14 @@ TEST(Checkpoint, LoadsHuggingFaceLayouts) {
     checkpoint->copyTensor(down.name, out);
     EXPECT_EQ(out, expectedRows(down.name, down.byteSize, {{0, 1}}));
   }
-  TempDir temp;
+  ScratchDir temp;
   writeTestCheckpoint(temp.path(), shape, {.shards = 6});
   EXPECT_EQ(Checkpoint::open(temp.path())->shards()[5].file.filename(), "model-00006-of-00006.safetensors");
 }
 
 // Phi-4's exact shapes at full size (29.3 GB of BF16 in six shards), the payload left as a hole in sparse files.
 TEST(Checkpoint, OpensAFullSizePhi4Layout) {
-  TempDir temp;
+  ScratchDir temp;
   const TestModelShape phi4{.hidden = 5120, .heads = 40, .kvHeads = 10, .intermediate = 17920, .layers = 40,
                             .vocab = 100352};
   writeTestCheckpoint(temp.path(), phi4, {.shards = 6, .sparsePayload = true});
@@ -146,7 +146,7 @@ TEST(Checkpoint, OpensAFullSizePhi4Layout) {
 }
 
 TEST(Checkpoint, CopyRowsConcatenatesSegments) {
-  TempDir temp;
+  ScratchDir temp;
   writeTestCheckpoint(temp.path());
   const auto checkpoint = Checkpoint::open(temp.path());
   // qkv_proj: [Q 4 heads x 16 | K 2 x 16 | V 2 x 16, 64]. Rank 1 of 2 holds Q heads 2-3, K head 1, V head 1.
@@ -164,7 +164,7 @@ TEST(Checkpoint, CopyRowsConcatenatesSegments) {
 }
 
 TEST(Checkpoint, CopyColumnsSlicesEveryRow) {
-  TempDir temp;
+  ScratchDir temp;
   writeTestCheckpoint(temp.path());
   const auto checkpoint = Checkpoint::open(temp.path());
   const std::string down = "model.layers.0.mlp.down_proj.weight";  // [64, 96]
@@ -189,7 +189,7 @@ TEST(Checkpoint, CopyColumnsSlicesEveryRow) {
 }
 
 TEST(Checkpoint, CopiesFromManyThreadsAtOnce) {
-  TempDir temp;
+  ScratchDir temp;
   writeTestCheckpoint(temp.path(), {.hidden = 128, .heads = 8, .kvHeads = 4, .intermediate = 256, .layers = 3});
   const auto checkpoint = Checkpoint::open(temp.path());
   constexpr int kThreads = 4;
@@ -226,7 +226,7 @@ int64_t residentBytes() {
 
 // The engine packs weights as it reads them: a copy must not leave the file's pages in the process's RSS.
 TEST(Checkpoint, CopiesLeaveNoFilePagesResident) {
-  TempDir temp;
+  ScratchDir temp;
   // embed_tokens and lm_head are 8192 x 1024 BF16 = 16 MiB each.
   writeTestCheckpoint(temp.path(), {.hidden = 1024, .heads = 8, .kvHeads = 2, .intermediate = 256, .layers = 1,
                                     .vocab = 8192}, {.shards = 2});
@@ -248,7 +248,7 @@ TEST(Checkpoint, CopiesLeaveNoFilePagesResident) {
 }
 
 TEST(Checkpoint, AcceptsFloatWeightsAndIgnoresRotaryBuffers) {
-  TempDir temp;
+  ScratchDir temp;
   const TestCheckpoint written = writeTestCheckpoint(temp.path());
   const fs::path shard3 = temp.path() / written.shardNames[2];
   std::vector<TestTensor> tensors;
@@ -286,7 +286,7 @@ void expectInvalidArgument(const std::function<void()>& call, const std::string&
 }
 
 TEST(Checkpoint, BadSelectionsNameTheTensor) {
-  TempDir temp;
+  ScratchDir temp;
   writeTestCheckpoint(temp.path());
   const auto checkpoint = Checkpoint::open(temp.path());
   const std::string qkv = "model.layers.0.self_attn.qkv_proj.weight";  // [128, 64]

@@ -24,7 +24,7 @@ constexpr uint64_t kPerLayer = 64 + (64 + 2 * 32) * 64 + 64 * 64 + 64 + 2 * 96 *
 constexpr uint64_t kParameters = 2 * kEmbedding + 2 * kPerLayer + 64;
 
 TEST(InspectCli, SummarisesAValidCheckpoint) {
-  TempDir temp;
+  ScratchDir temp;
   const auto dir = temp.path() / "model";
   writeTestCheckpoint(dir);
   const ProcessResult text = runPhalanx({"inspect", dir.string()});
@@ -47,7 +47,7 @@ TEST(InspectCli, SummarisesAValidCheckpoint) {
 
 // Phi-4's exact shapes at full size, the payload a hole in sparse files: the figures issue 2 states.
 TEST(InspectCli, ValidatesAFullSizePhi4Layout) {
-  TempDir temp;
+  ScratchDir temp;
   const auto dir = temp.path() / "phi4";
   writeTestCheckpoint(dir, {.hidden = 5120, .heads = 40, .kvHeads = 10, .intermediate = 17920, .layers = 40,
                             .vocab = 100352}, {.shards = 6, .sparsePayload = true});
@@ -61,7 +61,7 @@ TEST(InspectCli, ValidatesAFullSizePhi4Layout) {
 }
 
 TEST(InspectCli, PrintsOneJsonObject) {
-  TempDir temp;
+  ScratchDir temp;
   const auto dir = temp.path() / "model";
   writeTestCheckpoint(dir);
   const ProcessResult run = runPhalanx({"inspect", "--json", "--tensors", dir.string()});
@@ -83,7 +83,7 @@ TEST(InspectCli, PrintsOneJsonObject) {
 // The production generator's output passes the loader's validation, and inspect's figures match config.json
 // (parameters counted here from its fields) and the files on disk.
 TEST(InspectCli, ValidatesTheGeneratorsTinyPreset) {
-  TempDir temp;
+  ScratchDir temp;
   const auto dir = temp.path() / "tiny";
   const ProcessResult made = runPhalanx({"make-model", "--preset", "tiny", "--out", dir.string()});
   ASSERT_EQ(made.exitCode, 0) << made.err;
@@ -108,7 +108,7 @@ TEST(InspectCli, ValidatesTheGeneratorsTinyPreset) {
 }
 
 TEST(InspectCli, UsageErrorsExitTwo) {
-  TempDir temp;
+  ScratchDir temp;
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"inspect"}, {"inspect", temp.path().string(), "--colour"},
         {"inspect", temp.path().string(), temp.path().string()}}) {
@@ -125,7 +125,7 @@ class InspectCliErrors : public ::testing::TestWithParam<CorruptionCase> {};
 
 TEST_P(InspectCliErrors, ExitsOneNamingTheFile) {
   const CorruptionCase& bad = GetParam();
-  TempDir temp;
+  ScratchDir temp;
   const auto dir = temp.path() / "model";
   writeTestCheckpoint(dir);
   bad.corrupt(dir);

@@ -13,7 +13,7 @@ namespace {
 using nlohmann::json;
 
 TEST(Safetensors, ParsesAWrittenShard) {
-  TempDir temp;
+  ScratchDir temp;
   const auto file = temp.path() / "a.safetensors";
   const std::vector<TestTensor> tensors = {
       {"w", "BF16", {3, 5}}, {"b", "F32", {7}}, {"scalar", "F64", {}}, {"empty", "F16", {0, 4}}, {"q", "I8", {2, 2}}};
@@ -86,7 +86,7 @@ TEST(Safetensors, RefusesMalformedEntries) {
 }
 
 TEST(Safetensors, RefusesBadLengthFields) {
-  TempDir temp;
+  ScratchDir temp;
   const auto file = temp.path() / "s.safetensors";
   auto expectRefusedFile = [&](const std::string& says) {
     try {
@@ -110,7 +110,7 @@ TEST(Safetensors, RefusesBadLengthFields) {
 }
 
 TEST(MappedFile, ReadsAndMapsRanges) {
-  TempDir temp;
+  ScratchDir temp;
   const auto file = temp.path() / "bytes";
   std::string bytes;
   for (int i = 0; i < 10000; ++i) bytes.push_back(char(i * 7));
@@ -127,7 +127,7 @@ TEST(MappedFile, ReadsAndMapsRanges) {
 }
 
 TEST(MappedFile, RefusesWhatItCannotRead) {
-  TempDir temp;
+  ScratchDir temp;
   writeTextFile(temp.path() / "short", "12345");
   const MappedFile mapped = MappedFile::open(temp.path() / "short");
   std::vector<std::byte> out(4);

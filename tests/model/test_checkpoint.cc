@@ -223,15 +223,4 @@ void editJsonFile(const fs::path& file, const std::function<void(json&)>& edit) 
 
 void writeTextFile(const fs::path& file, const std::string& text) { writeFile(file, text); }
 
-TempDir::TempDir() {
-  std::string pattern = (fs::temp_directory_path() / "phx-test-XXXXXX").string();
-  if (!mkdtemp(pattern.data())) throw std::runtime_error("cannot create a temp directory from " + pattern);
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
-
 }  // namespace phx::testing

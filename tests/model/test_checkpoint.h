@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/common/test_files.h"
+
 namespace phx::testing {
 
 // The model's dimensions. Defaults: head dim 16, 2 query heads per KV head, 2 layers.
@@ -83,18 +85,5 @@ void editShardHeader(const std::filesystem::path& file, const std::function<void
 void setHeaderLengthField(const std::filesystem::path& file, uint64_t length);
 void editJsonFile(const std::filesystem::path& file, const std::function<void(nlohmann::json&)>& edit);
 void writeTextFile(const std::filesystem::path& file, const std::string& text);
-
-// A fresh directory under the system temp directory, removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 }  // namespace phx::testing

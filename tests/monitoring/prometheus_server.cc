@@ -30,17 +30,6 @@ std::runtime_error systemError(const std::string& what) {
 
 }  // namespace
 
-ScratchDir::ScratchDir() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "phalanx-monitoring-XXXXXX").string();
-  if (mkdtemp(pattern.data()) == nullptr) throw systemError("mkdtemp " + pattern);
-  path_ = pattern;
-}
-
-ScratchDir::~ScratchDir() {
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
-
 int freeTcpPort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) throw systemError("socket");

@@ -13,20 +13,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/common/test_files.h"
+
 namespace phx::testing {
-
-// A fresh directory under /tmp, removed with everything in it on destruction.
-class ScratchDir {
- public:
-  ScratchDir();
-  ~ScratchDir();
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 // A TCP port on 127.0.0.1 that was free a moment ago (bound to 0, read back, closed).
 int freeTcpPort();
