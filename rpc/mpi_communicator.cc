@@ -60,7 +60,6 @@ int checkedCount(std::size_t count, const char* what) {
   return static_cast<int>(count);
 }
 
-
 }  // namespace
 
 struct MpiCommunicator::Impl {

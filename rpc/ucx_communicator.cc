@@ -30,7 +30,6 @@ std::uint64_t generationOf(const std::vector<std::vector<std::byte>>& addresses)
   return generation == 0 ? 1 : generation;
 }
 
-
 }  // namespace
 
 std::string describePeer(const UcxCommunicator::Impl& impl, int peer) {

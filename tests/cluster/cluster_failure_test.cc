@@ -17,7 +17,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-
 StepBatch decodeStep(int32_t token, int64_t cached) {
   StepBatch step;
   step.tokens = {token};

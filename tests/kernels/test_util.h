@@ -44,7 +44,6 @@ inline std::vector<uint16_t> randomBf16(size_t count, uint64_t seed, float scale
   return bits;
 }
 
-
 inline bool bitIdentical(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
