@@ -25,10 +25,12 @@
 #include "cli/commands.h"
 #include "common/elapsed.h"
 #include "common/error.h"
+#include "common/host_port.h"
 #include "coordinator/cluster_executor.h"
 #include "kernels/roofline.h"
 #include "model/checkpoint.h"
 #include "partition/shard_plan.h"
+#include "partition/tensor_table.h"
 #include "worker/local_engine.h"
 
 namespace phx::cli {
@@ -75,9 +77,16 @@ class LocalWorkers {
     std::string text;
     char c;
     while (read(fd, &c, 1) == 1 && c != '\n') text += c;
-    const size_t at = text.find("listening on ");
-    if (at == std::string::npos) throw Error(ErrorKind::kIo, "bench: a worker did not start: '" + text + "'");
-    return std::atoi(text.c_str() + text.find(':', at) + 1);
+    // "phalanx worker listening on HOST:PORT (transport ...)"
+    const std::string marker = "listening on ";
+    const size_t at = text.find(marker);
+    std::optional<HostPort> address;
+    if (at != std::string::npos) {
+      const std::string rest = text.substr(at + marker.size());
+      address = parseHostPort(rest.substr(0, rest.find(' ')));
+    }
+    if (!address) throw Error(ErrorKind::kIo, "bench: a worker did not start: '" + text + "'");
+    return address->port;
   }
   std::vector<pid_t> pids_;
   std::vector<std::string> endpoints_;
@@ -125,7 +134,9 @@ double decodeBytesPerStep(const ModelConfig& config, const ShardPlan& plan, KvTy
   double bytes = 0;
   for (const RankPlan& rank : plan.ranks) {
     const RankShard& shard = rank.shard;
-    const int64_t embedding = shard.firstStage ? shard.vocabRows.count * config.hiddenSize * 2 : 0;
+    // The embedding is held as raw BF16 rows whatever the matrices' type.
+    const int64_t embedding =
+        shard.firstStage ? residentBytes(tensorSlice(config, shard, TensorRole::kEmbedding), WeightType::kBf16) : 0;
     const KvCacheShape kv = kvCacheShapeFor(config, shard, 16, 16, kvType);
     bytes += double(rank.weightBytes - embedding) + double(kv.bytesPerToken()) * double(gen + 1) / 2;
   }

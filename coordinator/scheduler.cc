@@ -345,7 +345,7 @@ bool Scheduler::step() {
   const StepPlan plan = schedule();
   if (plan.empty()) return !running_.empty() || !waiting_.empty();
   const auto start = Clock::now();
-  const StepOutput* output = execute(plan.batch);
+  const StepOutput* output = execute(plan);
   if (output == nullptr) return !waiting_.empty();
   updateFromOutput(plan, *output, secondsBetween(start, Clock::now()));
   return true;
@@ -385,11 +385,32 @@ StepPlan Scheduler::schedule() {
   return plan;
 }
 
+// An executor's output that does not hold one row per sampled chunk, over the whole vocabulary, would be sampled
+// into wrong ids: it fails the step instead.
+void Scheduler::checkOutput(const StepPlan& plan, const StepOutput& output) const {
+  const auto rows = std::count_if(plan.chunks.begin(), plan.chunks.end(), [](auto& c) { return c.sampled; });
+  const bool dense = plan.batch.candidates == 0;
+  const bool shaped = dense ? output.rows == rows && output.vocabBegin == 0 &&
+                                  output.vocabCount == tokenizer_.vocabSize() &&
+                                  int64_t(output.logits.size()) == rows * output.vocabCount
+                            : int64_t(output.candidates.size()) == rows;
+  if (!shaped) {
+    throw Error(ErrorKind::kInternal,
+                "the executor returned " + std::to_string(dense ? output.rows : int64_t(output.candidates.size())) +
+                    " logit rows over vocab [" + std::to_string(output.vocabBegin) + ", " +
+                    std::to_string(output.vocabBegin + output.vocabCount) + "); the step asked for " +
+                    std::to_string(rows) + " rows over the whole " + std::to_string(tokenizer_.vocabSize()) +
+                    "-token vocabulary");
+  }
+}
+
 // The step's logits, or null when it failed: a lost worker (kDisconnected) replays every sequence once the
 // cluster is back; any other failure fails the running sequences.
-const StepOutput* Scheduler::execute(const StepBatch& batch) {
+const StepOutput* Scheduler::execute(const StepPlan& plan) {
   try {
-    return &executor_.run(batch);
+    const StepOutput& output = executor_.run(plan.batch);
+    checkOutput(plan, output);
+    return &output;
   } catch (const std::exception& error) {
     const auto* known = dynamic_cast<const Error*>(&error);
     const ErrorKind kind = known ? known->kind() : ErrorKind::kInternal;

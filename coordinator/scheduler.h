@@ -153,7 +153,8 @@ class Scheduler {
             const Tokenizer& tokenizer, SchedulerOptions options, SchedulerHooks hooks);
   // step(), in its phases: plan (admission, blocks, the batch), run, update (sample, advance, stats).
   StepPlan schedule();
-  const StepOutput* execute(const StepBatch& batch);
+  const StepOutput* execute(const StepPlan& plan);
+  void checkOutput(const StepPlan& plan, const StepOutput& output) const;
   void updateFromOutput(const StepPlan& plan, const StepOutput& output, double seconds);
   bool awaitRecovery();
   void takeSubmissions();

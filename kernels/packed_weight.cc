@@ -11,8 +11,6 @@
 namespace phx {
 namespace {
 
-int64_t roundUp(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
-
 void requireShape(const char* kernel, int64_t rows, int64_t cols) {
   PHX_KERNEL_REQUIRE(rows > 0 && cols > 0, kernel, ": weight shape must be positive, got [", rows, ", ", cols, "]");
 }
@@ -62,8 +60,8 @@ PackedWeight::PackedWeight(WeightType type, int64_t rows, int64_t cols)
     : type_(type),
       rows_(rows),
       cols_(cols),
-      paddedRows_(roundUp(rows, kPackedRowBlock)),
-      paddedCols_(roundUp(cols, kPackedColBlock)),
+      paddedRows_(roundUpTo(rows, kPackedRowBlock)),
+      paddedCols_(roundUpTo(cols, kPackedColBlock)),
       storage_(size_t(paddedRows_) * size_t(paddedCols_) *
                (type == WeightType::kInt8 ? 1 : (type == WeightType::kBf16 ? 2 : 4))) {
   if (type == WeightType::kInt8) {

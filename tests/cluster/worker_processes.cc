@@ -12,6 +12,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "common/host_port.h"
 #include "tests/common/free_ports.h"
 #include "tests/common/test_process.h"
 
@@ -63,8 +64,10 @@ std::vector<int> ListeningProcess::waitListening(int count, std::chrono::seconds
       pending_.erase(0, newline + 1);
       const size_t at = line.find(marker);
       if (at == std::string::npos) continue;
-      const std::string address = line.substr(at + marker.size());
-      ports.push_back(std::atoi(address.c_str() + address.find(':') + 1));
+      const std::string rest = line.substr(at + marker.size());
+      const std::optional<HostPort> address = parseHostPort(rest.substr(0, rest.find(' ')), /*minPort=*/0);
+      if (!address) throw std::runtime_error("a worker printed an unreadable address: '" + line + "'");
+      ports.push_back(address->port);
     }
     if (int(ports.size()) >= count) break;
     using std::chrono::milliseconds;

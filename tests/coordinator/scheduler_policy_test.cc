@@ -65,6 +65,24 @@ class ContextHashExecutor final : public StepExecutor {
   StepOutput output_;
 };
 
+// Answers for the first half of the vocabulary only: rows that, sampled as if whole, would give wrong ids.
+class HalfVocabularyExecutor final : public StepExecutor {
+ public:
+  explicit HalfVocabularyExecutor(StepExecutor& inner) : inner_(inner) {}
+  int64_t kvBlockSize() const override { return inner_.kvBlockSize(); }
+  int64_t kvBlockCount() const override { return inner_.kvBlockCount(); }
+  const StepOutput& run(const StepBatch& batch) override {
+    output_ = inner_.run(batch);
+    output_.vocabCount /= 2;
+    output_.logits.resize(size_t(output_.rows * output_.vocabCount));
+    return output_;
+  }
+
+ private:
+  StepExecutor& inner_;
+  StepOutput output_;
+};
+
 std::vector<int32_t> expectedTokens(std::vector<int32_t> context, int32_t count) {
   std::vector<int32_t> generated;
   for (int32_t i = 0; i < count; ++i) {
@@ -81,6 +99,8 @@ struct Outcome {
   bool finished = false;
   FinishReason reason = FinishReason::kCancelled;
   int64_t cachedPromptTokens = 0;
+  std::string error;  // kFailed
+  ErrorKind errorKind = ErrorKind::kInternal;
 };
 
 class SchedulerPolicyTest : public ::testing::Test {
@@ -114,6 +134,10 @@ class SchedulerPolicyTest : public ::testing::Test {
           out.finished = true;
           out.reason = event.finishReason;
           out.cachedPromptTokens = event.cachedPromptTokens;
+        }
+        if (event.kind == SequenceEvent::Kind::kFailed) {
+          out.error = event.error;
+          out.errorKind = event.errorKind;
         }
       });
     }
@@ -178,6 +202,18 @@ TEST_F(SchedulerPolicyTest, ASharedPrefixIsReadFromTheCacheWithTheSameTokens) {
     EXPECT_EQ(outcomes[i].ids, expectedTokens(prompts[i], 8)) << "sequence " << i;
   }
   EXPECT_GT(stats.prefixHitTokens, 0) << "later sequences reuse the first one's system-prompt blocks";
+}
+
+TEST_F(SchedulerPolicyTest, LogitsOverPartOfTheVocabularyFailTheStepInsteadOfBeingSampled) {
+  ContextHashExecutor inner(64, 16, tokenizer_->vocabSize());
+  HalfVocabularyExecutor executor(inner);
+  const auto outcomes = generate(executor, options(64), {randomPrompt(10, 3)}, 4);
+  EXPECT_TRUE(outcomes[0].ids.empty()) << "a token was sampled from a partial row";
+  EXPECT_FALSE(outcomes[0].finished);
+  EXPECT_EQ(outcomes[0].errorKind, ErrorKind::kInternal);
+  EXPECT_NE(outcomes[0].error.find("whole " + std::to_string(tokenizer_->vocabSize()) + "-token vocabulary"),
+            std::string::npos)
+      << outcomes[0].error;
 }
 
 TEST_F(SchedulerPolicyTest, TheQueueLimitCountsWhatWaits) {
