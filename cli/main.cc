@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/version.h"
 #include "common/error.h"
 
 namespace {
@@ -40,7 +41,7 @@ void printHelp() {
   std::printf("usage: phalanx COMMAND [options]\n\n"
               "Phalanx serves Microsoft's Phi-4 from a cluster of CPU-only machines.\n\ncommands:\n");
   for (const auto& command : kCommands) std::printf("  %-14s%s\n", command.name, command.summary);
-  std::printf("\n'phalanx COMMAND --help' describes a command's options.\n");
+  std::printf("\n'phalanx COMMAND --help' describes a command's options; 'phalanx --version' the build and CPU.\n");
 }
 
 }  // namespace
@@ -49,6 +50,15 @@ int main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     printHelp();
     return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version")) {
+    std::fputs(phx::cli::versionText().c_str(), stdout);
+    return 0;
+  }
+  // Before any kernel runs: a clear refusal, not SIGILL in the middle of loading 29 GB.
+  if (const std::string unsupported = phx::cli::unsupportedCpuMessage(); !unsupported.empty()) {
+    std::fprintf(stderr, "%s\n", unsupported.c_str());
+    return 1;
   }
   for (const auto& command : kCommands) {
     if (std::strcmp(argv[1], command.name) != 0) continue;

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "kernels/roofline.h"
+
 namespace phx {
 
 const char* matmulComputeName(MatmulCompute compute) {
@@ -37,8 +39,7 @@ CpuIdentity cpuIdentity() {
   const int baseModel = int((eax >> 4) & 0xf);
   cpu.family = baseFamily == 0xf ? baseFamily + int((eax >> 20) & 0xff) : baseFamily;
   cpu.model = (baseFamily == 0xf || baseFamily == 0x6) ? (int((eax >> 16) & 0xf) << 4) | baseModel : baseModel;
-  __builtin_cpu_init();
-  cpu.avx512Bf16 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+  cpu.avx512Bf16 = cpuFeatures().avx512Bf16;
   return cpu;
 }
 

@@ -1,12 +1,11 @@
 #include "kernels/logits.h"
 
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "kernels/kernel_check.h"
+#include "kernels/simd.h"
 #include "kernels/vec_math.h"
 
 namespace phx {

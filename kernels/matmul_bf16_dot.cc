@@ -1,12 +1,12 @@
 // BF16 weights x BF16-rounded activations with vdpbf16ps, fp32 accumulation. Each 64-byte weight load holds 16
 // output rows x one k pair; each x pair is broadcast to all lanes, so a tile of r rows x 64 columns is
 // 4r independent accumulators and one weight load feeds r instructions.
-#include <immintrin.h>
 
 #include <algorithm>
 
 #include "kernels/matmul_paths.h"
 #include "kernels/scratch.h"
+#include "kernels/simd.h"
 #include "kernels/threading.h"
 
 namespace phx::matmul_detail {

@@ -2,13 +2,13 @@
 // an f32): the low element of a pair by a 16-bit left shift, the high one by masking. Every output accumulates
 // k = 0, 1, 2, ... in order with one FMA each, so the widening-in-registers tile (few rows) and the widened-panel
 // tile (many rows) give bit-identical results.
-#include <immintrin.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "kernels/matmul_paths.h"
 #include "kernels/scratch.h"
+#include "kernels/simd.h"
 #include "kernels/threading.h"
 #include "kernels/vec_math.h"
 

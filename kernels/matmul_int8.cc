@@ -3,8 +3,6 @@
 // rows x 4 k, a tile of r rows x 64 outputs keeps 4r accumulators, and work items are (weight block, row range).
 #include "kernels/matmul_int8.h"
 
-#include <immintrin.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -16,6 +14,7 @@
 #include "kernels/quantize.h"
 #include "kernels/roofline.h"
 #include "kernels/scratch.h"
+#include "kernels/simd.h"
 #include "kernels/threading.h"
 
 namespace phx {
@@ -77,8 +76,12 @@ void forEachItem(int64_t m, const PackedWeight& w, int tileRows, Body&& body) {
 // acc += u8 x s8 (vpdpbusd). Inline asm: GCC 12 compiles the intrinsic in a 24-accumulator tile with a register
 // copy and a spill per instruction (2.5x slower); the asm keeps every accumulator in its register.
 inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
+#if PHX_KERNELS_SIMDE
+  return _mm512_dpbusd_epi32(acc, u8, s8);  // the avx2 tier (kernels/simd.h): SIMDe's, lane by lane
+#else
   asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8));
   return acc;
+#endif
 }
 
 // acc[R][64] (+)= xq[R, quads * 4] . chunk (`quads` k quads of one 64-row block), exact int32.

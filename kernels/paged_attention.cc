@@ -1,7 +1,5 @@
 #include "kernels/paged_attention.h"
 
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -10,6 +8,7 @@
 
 #include "kernels/kernel_check.h"
 #include "kernels/scratch.h"
+#include "kernels/simd.h"
 #include "kernels/threading.h"
 #include "kernels/vec_math.h"
 

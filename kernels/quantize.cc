@@ -1,10 +1,9 @@
 #include "kernels/quantize.h"
 
-#include <immintrin.h>
-
 #include <cmath>
 #include <cstring>
 
+#include "kernels/simd.h"
 #include "kernels/threading.h"
 #include "kernels/vec_math.h"
 

@@ -4,20 +4,25 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 #include "kernels/aligned_buffer.h"
 
 namespace phx {
 
+// The kernels' instruction tier this build was compiled for (kernels/simd.h): "avx512" or "avx2".
+const char* kernelTier();
+
 struct CpuFeatures {
-  bool avx512 = false;      // F, BW, VL, DQ: every kernel needs these
-  bool avx512Bf16 = false;  // vdpbf16ps / vcvtne2ps2bf16
-  bool avx512Vnni = false;  // vpdpbusd (u8 x s8 -> int32): the INT8 W8A8 matmul
+  bool kernelIsa = false;   // everything kernelTier() needs: AVX-512 F/BW/VL/DQ, or AVX2 and FMA
+  std::string missing;      // what of that this CPU lacks, "AVX512BW, AVX512DQ"; empty where kernelIsa
+  bool avx512Bf16 = false;  // vdpbf16ps / vcvtne2ps2bf16 (the avx512 tier only)
+  bool avx512Vnni = false;  // vpdpbusd (u8 x s8 -> int32): the INT8 W8A8 matmul (the avx512 tier only)
 };
 
 CpuFeatures cpuFeatures();
 
-// Throws std::runtime_error naming the missing extension when this CPU cannot run the kernels.
+// Throws std::runtime_error naming the missing instructions when this CPU cannot run this build's kernels.
 void requireKernelIsa();
 
 // GFLOP/s of f32 FMA (2 flops a lane) with `threads` threads, each running for about `seconds`.

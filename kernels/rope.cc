@@ -1,10 +1,9 @@
 #include "kernels/rope.h"
 
-#include <immintrin.h>
-
 #include <cmath>
 
 #include "kernels/kernel_check.h"
+#include "kernels/simd.h"
 #include "kernels/threading.h"
 #include "kernels/vec_math.h"
 

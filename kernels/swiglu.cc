@@ -1,8 +1,7 @@
 #include "kernels/swiglu.h"
 
-#include <immintrin.h>
-
 #include "kernels/kernel_check.h"
+#include "kernels/simd.h"
 #include "kernels/threading.h"
 #include "kernels/vec_math.h"
 

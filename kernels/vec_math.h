@@ -3,9 +3,9 @@
 // zero-masked forms used here compile to the same instructions.
 #pragma once
 
-#include <immintrin.h>
-
 #include <cstdint>
+
+#include "kernels/simd.h"
 
 namespace phx::vec {
 

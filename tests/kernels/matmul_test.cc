@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "kernels/matmul.h"
+#include "kernels/roofline.h"
 #include "kernels/threading.h"
 #include "tests/kernels/reference_ops.h"
 #include "tests/kernels/test_util.h"
@@ -63,6 +64,9 @@ class MatmulTest : public ::testing::TestWithParam<std::tuple<Shape, Variant>> {
  protected:
   void SetUp() override {
     setKernelThreads(2);
+    if (std::get<1>(GetParam()) == Variant::kBf16Dot && !cpuFeatures().avx512Bf16) {
+      GTEST_SKIP() << "this CPU has no AVX512_BF16 (the bf16dot path)";
+    }
     selectCompute(std::get<1>(GetParam()));
   }
 };
