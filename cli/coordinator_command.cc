@@ -43,6 +43,8 @@ ArgParser parser() {
               "how every worker multiplies BF16 weights: bf16dot, f32fma or auto (the workers' CPU table choice when "
               "they agree, else f32fma)", "auto")
       .option("recovery-timeout", "S", "seconds requests wait for a faulted cluster before they fail", "60")
+      .option("connect-timeout", "S",
+              "seconds to keep trying to reach each worker at start-up (refused, or its name not resolving yet)", "10")
       .option("cluster-secret-file", "FILE", "the workers' cluster secret: authenticate to each (both ways)")
       .option("tls-cert", "FILE", "PEM client certificate for mutual TLS to the workers (with --tls-key, --tls-ca)")
       .option("tls-key", "FILE", "PEM private key of --tls-cert")
@@ -97,6 +99,9 @@ int coordinatorCommand(int argc, char** argv) {
   const double recoverySeconds = args.number("recovery-timeout");
   if (!(recoverySeconds > 0)) throwInvalidArgument("--recovery-timeout must be a positive number of seconds");
   serverOptions.recoveryTimeout = std::chrono::milliseconds(int64_t(recoverySeconds * 1000));
+  const double connectSeconds = args.number("connect-timeout");
+  if (!(connectSeconds > 0)) throwInvalidArgument("--connect-timeout must be a positive number of seconds");
+  options.connectTimeout = std::chrono::milliseconds(int64_t(connectSeconds * 1000));
   if (options.threadsPerWorker < 1) throwInvalidArgument("--threads must be at least 1");
 
   std::fprintf(stderr, "phalanx coordinator: %d worker(s), tp %d x pp %d; loading %s\n", options.plan.workers(),

@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "common/host_port.h"
+#include "monitoring/worker_health.h"
 #include "monitoring/worker_metrics.h"
 #include "rpc/cluster_auth.h"
 #include "rpc/mpi_communicator.h"
@@ -35,7 +36,9 @@ ArgParser parser() {
       .option("dtype", "T",
               "matrix weights when the coordinator leaves it to the worker: bf16, int8 (quantized while loading) or "
               "auto (the checkpoint's own)", "auto")
-      .option("metrics", "HOST:PORT", "serve Prometheus metrics on this address (under MPI: PORT + world rank)")
+      .option("metrics", "HOST:PORT",
+              "serve Prometheus metrics at /metrics and health at /health on this address (under MPI: PORT + world "
+              "rank)")
       .option("cluster-secret-file", "FILE",
               "the cluster secret (at least 16 bytes): coordinators must prove it; without it any client that "
               "reaches the port may drive this worker")
@@ -77,14 +80,16 @@ int workerCommand(int argc, char** argv) {
     if (!std::filesystem::is_directory(*root)) throwInvalidArgument("--model-root " + *root + " is not a directory");
     options.modelRoot = *root;
   }
+  WorkerHealth health;  // before the metrics: their server answers /health from it until it stops
   WorkerMetrics metrics;
   if (auto address = args->optionalStr("metrics")) {
     HostPort where = listenAddress("--metrics", *address);
     if (options.transport == DataTransport::kMpi && where.port != 0) where.port += MpiCommunicator::worldRank();
-    const int port = metrics.startExposer(where.host + ":" + std::to_string(where.port));
-    std::printf("phalanx worker metrics on http://%s:%d/metrics\n", where.host.c_str(), port);
+    const int port = metrics.startExposer(where.host + ":" + std::to_string(where.port), &health);
+    std::printf("phalanx worker metrics on http://%s:%d/metrics (health: /health)\n", where.host.c_str(), port);
     std::fflush(stdout);
     options.metrics = &metrics;
+    options.health = &health;
   }
   serveWorker(options);
   return 0;

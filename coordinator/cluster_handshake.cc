@@ -38,6 +38,12 @@ kj::Promise<void> ClusterExecutor::Control::connectAndHello(Link& link) {
 kj::Promise<void> ClusterExecutor::Control::openConnection(Link& link) {
   return io_->provider->getNetwork()
       .parseAddress(link.host, link.port)
+      .catch_([&link](kj::Exception&& e) -> kj::Promise<kj::Own<kj::NetworkAddress>> {
+        // A name with no address yet is a worker not started yet (a Kubernetes pod's DNS record appears with its
+        // IP), so it is retried like a refused connection until connectTimeout.
+        const std::string what = link.name() + ": cannot resolve " + link.host;
+        return KJ_EXCEPTION(DISCONNECTED, what.c_str(), e.getDescription());
+      })
       .then([](kj::Own<kj::NetworkAddress> address) { return address->connect().attach(kj::mv(address)); })
       .then([this, &link](kj::Own<kj::AsyncIoStream> stream) -> kj::Promise<kj::Own<kj::AsyncIoStream>> {
         // The worker's certificate must name the host dialled; a failed handshake is a refusal, not an absence.

@@ -9,6 +9,7 @@
 
 #include "monitoring/buckets.h"
 #include "monitoring/metrics_exposer.h"
+#include "monitoring/worker_health.h"
 
 namespace phx {
 
@@ -138,9 +139,10 @@ std::string WorkerMetrics::serialize() const {
 
 std::shared_ptr<prometheus::Collectable> WorkerMetrics::collectable() const { return collectable_; }
 
-int WorkerMetrics::startExposer(const std::string& address) {
+int WorkerMetrics::startExposer(const std::string& address, const WorkerHealth* health) {
   auto exposer = std::make_unique<MetricsExposer>(address);
   exposer->add(collectable());
+  if (health) exposer->serve("/health", [health] { return health->report(); });
   exposer_ = std::move(exposer);
   return exposer_->port();
 }

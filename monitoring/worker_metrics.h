@@ -2,7 +2,7 @@
 // all-reduce latency and bytes, shard sizes, load time, resident memory and whether a shard is loaded. A worker
 // learns which rank it is only when the coordinator loads a shard, so the identity labels (worker, stage, tp_rank)
 // are added to every series at scrape time once setIdentity() is called, not fixed when the metrics are made.
-// Thread-safe; served on the worker's own port by startExposer().
+// Thread-safe; served on the worker's own port, with its /health, by startExposer().
 #pragma once
 
 #include <cstdint>
@@ -18,6 +18,7 @@
 namespace phx {
 
 class MetricsExposer;
+class WorkerHealth;
 
 // Where one step's time went on this worker (the same split the control plane reports to the coordinator).
 struct WorkerStepSeconds {
@@ -49,9 +50,10 @@ class WorkerMetrics {
 
   // The text exposition format, identity labels included.
   std::string serialize() const;
-  // Serves /metrics on `address` ("HOST:PORT", port 0: any free one) until this object is destroyed; returns the
-  // port. Throws phx::Error (kIo) when the address cannot be bound.
-  int startExposer(const std::string& address);
+  // Serves /metrics, and /health from `health` when given (it must outlive this object), on `address`
+  // ("HOST:PORT", port 0: any free one) until this object is destroyed; returns the port. Throws phx::Error (kIo)
+  // when the address cannot be bound.
+  int startExposer(const std::string& address, const WorkerHealth* health = nullptr);
   // What an Exposer serves: the registry plus identity labels and a fresh RSS reading.
   std::shared_ptr<prometheus::Collectable> collectable() const;
 

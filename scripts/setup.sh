@@ -6,10 +6,12 @@ cd "$(dirname "$0")/.."
 apt_packages=(
   build-essential cmake ninja-build pkg-config git time iproute2 procps curl unzip
   libdnnl-dev libtbb-dev libopenmpi-dev openmpi-bin libucx-dev ucx-utils
-  libcapnp-dev capnproto prometheus-cpp-dev prometheus libpcre2-dev libssl-dev clang libclang-rt-14-dev
+  libcapnp-dev capnproto prometheus-cpp-dev libcivetweb-dev prometheus libpcre2-dev libssl-dev clang libclang-rt-14-dev
   libsimde-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev ocl-icd-opencl-dev opencl-c-headers
   nodejs npm
   python3-numpy  # tests/reference: the independent numpy forward pass
+  # the container image and the chart's pods (scripts/image.sh, tests/container): ../shared/PLATFORM.md
+  podman buildah runc debootstrap catatonit golang-github-containernetworking-plugin-dnsname
 )
 
 missing=()

@@ -1,5 +1,6 @@
 #include "worker/worker_core.h"
 
+#include <capnp/dynamic.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -7,6 +8,7 @@
 
 #include "common/error.h"
 #include "kernels/matmul.h"
+#include "monitoring/worker_health.h"
 #include "rpc/control_codec.h"
 #include "worker/process_memory.h"
 
@@ -23,6 +25,12 @@ struct StepReply {
 bool isUnder(const std::filesystem::path& path, const std::filesystem::path& root) {
   auto [rootEnd, pathAt] = std::mismatch(root.begin(), root.end(), path.begin(), path.end());
   return rootEnd == root.end();
+}
+
+// The schema's own name for a state ("ready"), as /health reports it.
+std::string stateName(proto::WorkerState state) {
+  KJ_IF_MAYBE (enumerant, capnp::toDynamic(state).getEnumerant()) return enumerant->getProto().getName().cStr();
+  return "unknown";
 }
 
 }  // namespace
@@ -212,9 +220,12 @@ void WorkerCore::taskFailed(kj::Exception&& exception) {
 }
 
 void WorkerCore::setState(proto::WorkerState state, const std::string& error) {
-  std::lock_guard lock(stateMutex_);
-  state_ = state;
-  if (!error.empty()) lastError_ = error;
+  {
+    std::lock_guard lock(stateMutex_);
+    state_ = state;
+    if (!error.empty()) lastError_ = error;
+  }
+  if (options_.health) options_.health->setState(stateName(state));
 }
 
 kj::Promise<void> WorkerCore::sendProgress(ProgressBox& box, kj::Maybe<proto::LoadProgress::Client>& progress) {

@@ -10,6 +10,7 @@
 #include <cstdlib>
 
 #include "common/error.h"
+#include "monitoring/worker_health.h"
 #include "rpc/mpi_communicator.h"
 #include "worker/compute_thread.h"
 #include "worker/worker_core.h"
@@ -72,6 +73,12 @@ class ControlListener final : private kj::TaskSet::ErrorHandler {
   kj::TaskSet connections_;
 };
 
+// Tells `health` the event loop turns, for as long as the returned promise lives.
+kj::Promise<void> beatEverySecond(kj::Timer& timer, WorkerHealth& health) {
+  health.heartbeat();
+  return timer.afterDelay(1 * kj::SECONDS).then([&timer, &health] { return beatEverySecond(timer, health); });
+}
+
 }  // namespace
 
 void serveWorker(const WorkerServerOptions& options) {
@@ -114,9 +121,15 @@ void serveWorker(const WorkerServerOptions& options) {
 
   {
     ControlListener control(*listener, core, io.provider->getTimer(), options.maxConnections);
+    kj::Promise<void> heartbeat = kj::READY_NOW;
+    if (options.health) {
+      heartbeat = beatEverySecond(io.provider->getTimer(), *options.health).eagerlyEvaluate(nullptr);
+      options.health->setPhase(WorkerHealth::Phase::kServing);
+    }
     auto signalled = io.unixEventPort.onSignal(SIGTERM).ignoreResult().exclusiveJoin(
         io.unixEventPort.onSignal(SIGINT).ignoreResult());
     control.run().exclusiveJoin(kj::mv(signalled)).exclusiveJoin(kj::mv(stop.promise)).wait(io.waitScope);
+    if (options.health) options.health->setPhase(WorkerHealth::Phase::kDraining);
     // Drain: no new connections; the steps (or load) in progress or queued finish and their replies go out on the
     // open ones, up to the drain timeout.
     auto& timer = io.provider->getTimer();

@@ -14,6 +14,8 @@
 
 namespace phx {
 
+class WorkerHealth;
+
 struct WorkerServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;  // 0: any free port (printed); under MPI the port is port + the MPI world rank
@@ -22,6 +24,7 @@ struct WorkerServerOptions {
                                          // checkpoint's own
   DataTransport transport = DataTransport::kUcx;
   WorkerMetrics* metrics = nullptr;  // optional; outlives the server
+  WorkerHealth* health = nullptr;    // optional: told the phase, the state and each event-loop turn; outlives it
   std::optional<std::string> clusterSecret;  // set: every connection must authenticate (rpc/cluster_auth.h)
   std::filesystem::path modelRoot = std::filesystem::current_path();  // loadShard refuses directories outside it
   int maxConnections = 64;  // control connections at once; more are closed on accept

@@ -164,7 +164,13 @@ function checkGroup(objects, { tp, pp }) {
   assert.ok(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold >= 600, "startup allows a long load");
   assert.equal(c.readinessProbe.httpGet.path, "/health");
   assert.ok(c.livenessProbe.tcpSocket && !c.livenessProbe.httpGet, "liveness never on /health");
-  assert.ok(w.readinessProbe && w.livenessProbe, "workers have probes");
+  // Workers: readiness and liveness on /health of the metrics port, the port --metrics serves.
+  const metricsPort = w.ports.find((p) => p.name === "metrics").containerPort;
+  assert.equal(argAfter(w.args, "--metrics"), `0.0.0.0:${metricsPort}`);
+  for (const probe of [w.readinessProbe, w.livenessProbe]) {
+    assert.equal(probe.httpGet.path, "/health");
+    assert.equal(probe.httpGet.port, "metrics");
+  }
 
   // /dev/shm as a memory emptyDir for UCX's shared-memory transport.
   const shm = w.volumeMounts.find((m) => m.mountPath === "/dev/shm");
@@ -208,6 +214,9 @@ test("TP 2 with secrets, monitors and the dashboard", async () => {
     Object.entries(monitor.spec.selector.matchLabels).every(([k, v]) => s.metadata.labels[k] === v));
   assert.ok(api.spec.ports.some((p) => p.name === monitor.spec.endpoints[0].port));
   assert.equal(monitor.spec.endpoints[0].path, "/metrics");
+  // With an API key /metrics asks for it too: the monitor sends it from the same Secret.
+  assert.deepEqual(monitor.spec.endpoints[0].authorization,
+                   { type: "Bearer", credentials: { name: secretName("api-key"), key: "api-key" } });
   const podMonitor = only(objects, "PodMonitor");
   assert.ok(worker.containers[0].ports.some((p) => p.name === podMonitor.spec.podMetricsEndpoints[0].port));
 

@@ -92,5 +92,21 @@ TEST(ClusterScrapeTest, RealPrometheusFindsTheClusterSeries) {
   EXPECT_EQ(cluster.stop(), 0) << cluster.stderrText();
 }
 
+// The probes the Helm chart gives worker pods: /health on the metrics port of a real worker process, serving a
+// loaded, connected shard.
+TEST(ClusterScrapeTest, WorkersAnswerHealthOnTheirMetricsPort) {
+  testing::ClusterProcess cluster(2);
+  for (int rank : {0, 1}) {
+    const auto reply = testing::httpGet(cluster.workerMetricsPort(rank), "/health");
+    ASSERT_EQ(reply.status, 200) << "worker " << rank << ": " << reply.body;
+    const auto health = nlohmann::json::parse(reply.body);
+    EXPECT_EQ(health["status"], "ok") << reply.body;
+    EXPECT_EQ(health["phase"], "serving") << reply.body;
+    EXPECT_EQ(health["state"], "ready") << reply.body;
+    EXPECT_LT(health["loop_age_seconds"].get<double>(), 30.0) << reply.body;
+  }
+  EXPECT_EQ(cluster.stop(), 0) << cluster.stderrText();
+}
+
 }  // namespace
 }  // namespace phx

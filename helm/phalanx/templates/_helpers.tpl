@@ -29,11 +29,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if eq .Values.groupMode "leaderWorkerSet" -}}
 {{- /* LWS names a group's workers <lws>-0-<index>, index 1.. (0 is the leader), under the LWS's headless Service. */ -}}
 {{- range $i := until (int (include "phalanx.worldSize" .)) -}}
-{{- $names = append $names (printf "%s-0-%d.%s.%s.svc.cluster.local:%d" (include "phalanx.fullname" $) (add1 $i) (include "phalanx.fullname" $) $.Release.Namespace (int $.Values.worker.controlPort)) -}}
+{{- $names = append $names (printf "%s-0-%d.%s.%s.svc.%s:%d" (include "phalanx.fullname" $) (add1 $i) (include "phalanx.fullname" $) $.Release.Namespace $.Values.clusterDomain (int $.Values.worker.controlPort)) -}}
 {{- end -}}
 {{- else -}}
 {{- range $i := until (int (include "phalanx.worldSize" .)) -}}
-{{- $names = append $names (printf "%s-%d.%s.%s.svc.cluster.local:%d" (include "phalanx.workers" $) $i (include "phalanx.workersService" $) $.Release.Namespace (int $.Values.worker.controlPort)) -}}
+{{- $names = append $names (printf "%s-%d.%s.%s.svc.%s:%d" (include "phalanx.workers" $) $i (include "phalanx.workersService" $) $.Release.Namespace $.Values.clusterDomain (int $.Values.worker.controlPort)) -}}
 {{- end -}}
 {{- end -}}
 {{- join "," $names -}}

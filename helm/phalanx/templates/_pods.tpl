@@ -63,13 +63,17 @@ containers:
         containerPort: {{ .Values.worker.metricsPort }}
     resources:
       {{- include "phalanx.resources" (dict "cpu" .Values.worker.cpu "memory" .Values.worker.memory "extra" $extra) | nindent 6 }}
+    # /health on the metrics port: 200 while the worker serves and its event loop turns (it answers during a long
+    # prefill), 503 while it starts, drains after SIGTERM or hangs (monitoring/worker_health.h).
     readinessProbe:
-      tcpSocket:
-        port: control
+      httpGet:
+        path: /health
+        port: metrics
       periodSeconds: 5
     livenessProbe:
-      tcpSocket:
-        port: control
+      httpGet:
+        path: /health
+        port: metrics
       initialDelaySeconds: 10
       periodSeconds: 10
       failureThreshold: 6
@@ -143,6 +147,8 @@ containers:
       - "{{ .Values.coordinator.maxWaiting }}"
       - --recovery-timeout
       - "{{ .Values.coordinator.recoveryTimeoutSeconds }}"
+      - --connect-timeout
+      - "{{ .Values.coordinator.connectTimeoutSeconds }}"
       {{- if include "phalanx.hasClusterSecret" . }}
       - --cluster-secret-file
       - /etc/phalanx/cluster-secret/{{ .Values.clusterSecret.key }}
