@@ -238,6 +238,10 @@ void runServer(StepExecutor& executor, const Tokenizer& tokenizer, const ModelCo
   {
     kj::HttpServerSettings settings;
     settings.headerTimeout = 30 * kj::SECONDS;
+    // An idle keep-alive connection stays open well past the clients' own expiry (undici 4 s, httpx 5 s) and a
+    // load balancer's (60 s), as nginx's 75 s does: were the server to close first (kj's default is 5 s), a
+    // client could send its next request on a connection at the moment it closes and get a connection error.
+    settings.pipelineTimeout = 75 * kj::SECONDS;
     QuietDisconnects quietDisconnects;
     settings.errorHandler = quietDisconnects;
     kj::HttpServer server(

@@ -59,6 +59,8 @@ if [ -n "$prebuilt" ]; then
   isa=$("$prebuilt" --version | sed -n 's/^build: //p')
   build_args+=(--build-arg PHALANX_BUILD=prebuilt --build-arg "PHX_ISA=$isa")
 else
+  # Named although it is the default: buildah finds the stages a build needs from the arguments it is given.
+  build_args+=(--build-arg PHALANX_BUILD=source)
   context=$repo
 fi
 

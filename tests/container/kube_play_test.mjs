@@ -14,7 +14,7 @@
 // usage: node kube_play_test.mjs NPM_DIR CHART IMAGE     (as root, podman with scripts/containers.conf)
 // PHX_KUBE_KEEP=1 leaves the pods, the network and the rendered files in place for a look afterwards.
 import { strict as assert } from "node:assert";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -140,6 +140,16 @@ before(() => {
 
 after(() => {
   console.log(JSON.stringify({ kube_play_timings_seconds: timings }));
+  // The pods' last words, for a failure's report (ctest shows the output of failed tests only).
+  for (const name of played) {
+    try {
+      const containers = podman("pod", "inspect", name, "--format", "{{range .Containers}}{{.Name}} {{end}}");
+      for (const container of containers.trim().split(" ").filter((c) => !c.endsWith("-infra"))) {
+        const logs = spawnSync("podman", ["logs", "--tail", "15", container], { env, encoding: "utf8" });
+        console.log(`--- ${container}\n${logs.stdout}${logs.stderr}`);
+      }
+    } catch { /* gone */ }
+  }
   if (process.env.PHX_KUBE_KEEP) {
     console.log(`PHX_KUBE_KEEP: pods ${played.join(" ")} on network ${network}, files in ${scratch}`);
     return;
@@ -225,10 +235,14 @@ test("a deleted worker pod, played again as its StatefulSet would, serves the wa
   const worker = statefulSetPods(find("StatefulSet"))[1];
   const start = performance.now();
   podman("pod", "rm", "--force", "--time", "0", worker.metadata.name);
-  const waiting = client.chat.completions.create({ ...kChat, model }, { timeout: 180000 });
+  // Settled at once into a value, so a failure is reported here rather than as an unhandled rejection.
+  const waiting = client.chat.completions.create({ ...kChat, model }, { timeout: 180000 })
+    .then((reply) => ({ reply }), (error) => ({ error }));
   await sleep(1000);
   play(worker);
-  const answer = (await waiting).choices[0].message.content;
+  const { reply, error } = await waiting;
+  assert.ok(reply, `the waiting request failed: ${error?.message} ${error?.cause?.message ?? ""}`);
+  const answer = reply.choices[0].message.content;
   timings.worker_replaced_to_answer = seconds(start);
   assert.equal(answer, wholeAnswer, "the same greedy answer after the worker came back");
   const now = containerState(coordinator, "coordinator");
