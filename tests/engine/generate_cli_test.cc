@@ -5,6 +5,9 @@
 #include <cmath>
 #include <numeric>
 #include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -204,6 +207,46 @@ TEST(BenchCliTest, ClusterBenchLoadsInt8ShardsAndPrintsItsRoofline) {
     EXPECT_GT(worker["bytes_read"].get<int64_t>(), 0);
   }
   EXPECT_THAT(run.err, HasSubstr("int8 weights"));
+}
+
+// Batched decode and a chunked prefill through the cluster: a record per case, each step's all-reduce bytes the
+// plan's bytes per token (from `phalanx plan --json`, computed apart) times the step's tokens.
+TEST(BenchCliTest, ClusterBenchMeasuresBatchedDecodeAndPrefill) {
+  const ProcessResult plan = runPhalanx({"plan", "--model", kTiny, "--tp", "2", "--json"});
+  ASSERT_EQ(plan.exitCode, 0) << plan.err;
+  const double bytesPerToken = json::parse(plan.out)["all_reduce_bytes_per_token"].get<double>();
+  const ProcessResult run = runPhalanx({"bench", "--model", kTiny, "--tp", "2", "--gen", "4", "--batch", "1,3",
+                                        "--prompt", "20", "--ubatch", "8", "--reps", "1", "--bandwidth-gib", "1",
+                                        "--json"});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  std::vector<json> records;
+  std::istringstream lines(run.out);
+  for (std::string line; std::getline(lines, line);) records.push_back(json::parse(line));
+  ASSERT_EQ(records.size(), 3u) << run.out;
+  const std::vector<std::tuple<std::string, int, int>> expected = {{"tg4", 1, 1}, {"tg4", 3, 3}, {"pp20", 1, 8}};
+  for (size_t i = 0; i < records.size(); ++i) {
+    const auto& [test, batch, stepTokens] = expected[i];
+    const json& r = records[i];
+    EXPECT_EQ(r["test"], test);
+    EXPECT_EQ(r["batch"], batch);
+    EXPECT_EQ(r["tokens_per_step"], stepTokens);
+    EXPECT_DOUBLE_EQ(r["allreduce_bytes_per_step"].get<double>(), bytesPerToken * stepTokens) << test;
+    EXPECT_EQ(r["pipeline_bytes_per_step"], 0) << "one stage hands nothing on";
+    EXPECT_GT(r["cluster_tokens_per_second"].get<double>(), 0) << test;
+    EXPECT_GT(r["local_tokens_per_second"].get<double>(), 0) << test;
+    EXPECT_EQ(r["roofline_tokens_per_second"].is_null(), test == "pp20") << "prefill has no bandwidth roofline";
+  }
+  EXPECT_EQ(records[2]["prompt"], 20);
+  EXPECT_THAT(run.err, HasSubstr("| pp20"));
+}
+
+TEST(BenchCliTest, EachModesFlagsAreRefusedInTheOtherByName) {
+  ProcessResult run = runPhalanx({"bench", "--model", kTiny, "--tp", "2", "--threads", "2"});
+  EXPECT_EQ(run.exitCode, 2);
+  EXPECT_THAT(run.err, HasSubstr("--threads applies to the in-process bench"));
+  run = runPhalanx({"bench", "--model", kTiny, "--local-threads", "1"});
+  EXPECT_EQ(run.exitCode, 2);
+  EXPECT_THAT(run.err, HasSubstr("--local-threads applies only through a cluster"));
 }
 
 }  // namespace
