@@ -210,12 +210,17 @@ struct ClusterBench {
   ClusterExecutorOptions options;
 };
 
-// Decode at each --batch (1 when not given) and, with --prompt N, the prefill of N tokens.
+// Decode at each --batch and, with --prompt N, the prefill of N tokens; neither given: decode at batch 1.
 std::vector<ClusterCase> clusterCases(const ParsedArgs& args, int64_t ubatch) {
   std::vector<ClusterCase> cases;
   const int64_t gen = args.integer("gen");
   if (gen < 1) throwInvalidArgument("--gen must be positive");
-  const std::vector<int64_t> batches = args.has("batch") ? args.integerList("batch") : std::vector<int64_t>{1};
+  std::vector<int64_t> batches;
+  if (args.has("batch")) {
+    batches = args.integerList("batch");
+  } else if (!args.has("prompt")) {
+    batches = {1};
+  }
   for (int64_t batch : batches) {
     if (batch < 1) throwInvalidArgument("--batch: batch sizes must be at least 1");
     cases.push_back({"tg" + std::to_string(gen), false, batch, gen, batch});

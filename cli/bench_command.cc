@@ -61,8 +61,8 @@ ArgParser parser() {
               "measured in the same run: read bandwidth / weight bytes per step for decode, the peak rate of the "
               "matmul's arithmetic / FLOPs per token for prefill (a batch of decodes is bound by whichever is "
               "lower), and each figure's fraction of the peak f32 FMA rate. With --tp, --pp or --cluster: decode "
-              "tokens/s through a cluster (ClusterExecutor) at each --batch (given: only batch 1), and the prefill of "
-              "one --prompt (given: only then), beside the same model in this process with as many threads as the "
+              "tokens/s through a cluster (ClusterExecutor) at each --batch, and the prefill of one --prompt (only when "
+              "given; neither given: decode at batch 1), beside the same model in this process with as many threads as the "
               "cluster has workers, alternating repetitions, the share of each step the workers spend computing, "
               "communicating and waiting, and the bytes a step's all-reduces carry; without --cluster, T x P workers "
               "are started here (one thread, one core each).");
@@ -71,7 +71,7 @@ ArgParser parser() {
       .option("prompt", "N", "prompt tokens per sequence for the pp test (0: skip; through a cluster: only when given)",
               "512")
       .option("gen", "N", "generated tokens per sequence for the tg test (0: skip)", "32")
-      .option("batch", "LIST", "sequences decoded together, e.g. 1,16 (through a cluster: 1 unless given)", "1,16")
+      .option("batch", "LIST", "sequences decoded together, e.g. 1,16 (through a cluster: only when given)", "1,16")
       .option("pp-batch", "LIST", "prompts prefilled per pp case (each prefill step holds up to --ubatch tokens "
                                   "already, so more prompts mostly add time)", "1")
       .option("ubatch", "N", "most tokens per step", "512")

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_packages=(
-  build-essential cmake ninja-build pkg-config git time iproute2 procps curl unzip
+  build-essential cmake ninja-build pkg-config git time iproute2 iputils-ping procps curl unzip
   libdnnl-dev libtbb-dev libopenmpi-dev openmpi-bin libucx-dev ucx-utils
   libcapnp-dev capnproto prometheus-cpp-dev libcivetweb-dev prometheus libpcre2-dev libssl-dev clang libclang-rt-14-dev
   libsimde-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev ocl-icd-opencl-dev opencl-c-headers

@@ -1,5 +1,5 @@
 // Workers on separate hosts: each `phalanx worker` runs in its own network namespace with its own address on a
-// bridge (tests/cluster/netns_cluster.sh), the coordinator (this process) reaches them over TCP, and UCX carries
+// bridge (scripts/netns_hosts.sh), the coordinator (this process) reaches them over TCP, and UCX carries
 // the all-reduces over TCP between the namespaces (UCX_TLS=tcp,self on the worker's own interface), so every byte
 // really crosses interfaces. Needs root (CI runs as root); elsewhere it is skipped, saying why.
 #include <gtest/gtest.h>
@@ -40,7 +40,7 @@ class NamespaceHosts {
 
  private:
   static std::string command(const char* action) {
-    return std::string(PHX_SOURCE_DIR "/tests/cluster/netns_cluster.sh ") + action + " " + kName + " " +
+    return std::string(PHX_SOURCE_DIR "/scripts/netns_hosts.sh ") + action + " " + kName + " " +
            std::to_string(kWorkers);
   }
   bool up_ = false;
@@ -52,7 +52,7 @@ std::string ns(int worker) { return std::string(kName) + "-" + std::to_string(wo
 TEST(ClusterAcrossNamespaces, WorkersOnTheirOwnAddressesMatchOneProcess) {
   if (geteuid() != 0) GTEST_SKIP() << "ip netns needs root; CI runs as root";
   NamespaceHosts hosts;
-  ASSERT_TRUE(hosts.up()) << "netns_cluster.sh up failed (no CAP_NET_ADMIN in this container?)";
+  ASSERT_TRUE(hosts.up()) << "netns_hosts.sh up failed (no CAP_NET_ADMIN in this container?)";
 
   std::vector<std::unique_ptr<ListeningProcess>> workers;
   std::vector<std::string> endpoints;

@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""scripts/netbench.sh's plumbing, on the tiny model: two workers in their own network namespaces behind links
+shaped to 1 Gbit/s, bench through them, and the same cases over shared memory first. Checks that every case has a
+record per link, that the shaped links carry a tbf at the asked rate with a measured round trip, and that at least
+the all-reduce payload the plan names crossed the links (each timed step's bytes, counted once: the links saw them
+sent and received, and more besides: the warm-up, the control plane). Root only, as CI runs.
+
+usage: netbench_test.py REPO MODEL"""
+import json
+import math
+import subprocess
+import sys
+import tempfile
+
+repo, model = sys.argv[1], sys.argv[2]
+gen, reps, prompt, ubatch = 4, 1, 24, 512
+with tempfile.NamedTemporaryFile(suffix=".jsonl") as out:
+    subprocess.run([f"{repo}/scripts/netbench.sh", "--model", model, "--rates", "1gbit", "--gen", str(gen),
+                    "--reps", str(reps), "--cases", f"--batch 1,2;--prompt {prompt}", "--out", out.name],
+                   cwd=repo, check=True, timeout=600)
+    records = [json.loads(line) for line in open(out.name)]
+
+failures = []
+def check(condition, what):
+    if not condition:
+        failures.append(what)
+
+by_link = {}
+for r in records:
+    by_link.setdefault(r["link"], []).append(r)
+check(sorted(by_link) == ["1gbit", "shm"], f"links {sorted(by_link)}")
+for link, rs in by_link.items():
+    cases = [(r["test"], r["batch"]) for r in rs]
+    check(cases == [(f"tg{gen}", 1), (f"tg{gen}", 2), (f"pp{prompt}", 1)], f"{link}: cases {cases}")
+    for r in rs:
+        check(r["cluster_tokens_per_second"] > 0, f"{link} {r['test']}: no rate")
+        check(r["tp"] == 2, f"{link}: tp {r['tp']}")
+shaped = by_link.get("1gbit", [])
+for r in shaped:
+    check(r["link_qdisc"] and "tbf" in r["link_qdisc"] and "rate 1Gbit" in r["link_qdisc"],
+          f"qdisc {r['link_qdisc']}")
+    check(r["link_rtt_ms"] is not None and 0 < r["link_rtt_ms"] < 50, f"round trip {r['link_rtt_ms']} ms")
+# One bench run per case list entry: the decode run's records share its bytes, the prefill run has its own.
+if len(shaped) == 3:
+    decode_payload = sum(r["allreduce_bytes_per_step"] * gen * reps for r in shaped[:2])
+    prefill = shaped[2]
+    prefill_payload = prefill["allreduce_bytes_per_step"] * math.ceil(prompt / ubatch) * reps
+    check(shaped[0]["link_bytes_during_run"] >= decode_payload,
+          f"decode run: {shaped[0]['link_bytes_during_run']} bytes crossed, payload {decode_payload}")
+    check(prefill["link_bytes_during_run"] >= prefill_payload,
+          f"prefill run: {prefill['link_bytes_during_run']} bytes crossed, payload {prefill_payload}")
+for r in by_link.get("shm", []):
+    check(r["link_bytes_during_run"] == 0 and r["link_qdisc"] is None, "shared memory crossed no link")
+for failure in failures:
+    print("FAILED:", failure)
+print(json.dumps({"records": len(records), "failures": len(failures)}))
+sys.exit(1 if failures else 0)
