@@ -110,12 +110,18 @@ function containerState(pod, container) {
   return { status, exitCode: Number(exitCode), startedAt, restarts: Number(restarts) };
 }
 
+// A container's output, stdout and stderr (podman logs writes the container's stderr to its own).
+function containerLogs(name, tail = 40) {
+  const logs = spawnSync("podman", ["logs", "--tail", String(tail), name], { env, encoding: "utf8" });
+  return `${logs.stdout}${logs.stderr}`;
+}
+
 async function waitExited(pod, container, timeoutSeconds) {
   const state = await waitFor(`${pod} to finish`, timeoutSeconds, () => {
     const now = containerState(pod, container);
     return now.status === "exited" ? now : null;
   });
-  return { ...state, logs: podman("logs", `${pod}-${container}`) };
+  return { ...state, logs: containerLogs(`${pod}-${container}`) };
 }
 
 function portOf(podSpec, name) {
@@ -145,8 +151,7 @@ after(() => {
     try {
       const containers = podman("pod", "inspect", name, "--format", "{{range .Containers}}{{.Name}} {{end}}");
       for (const container of containers.trim().split(" ").filter((c) => !c.endsWith("-infra"))) {
-        const logs = spawnSync("podman", ["logs", "--tail", "15", container], { env, encoding: "utf8" });
-        console.log(`--- ${container}\n${logs.stdout}${logs.stderr}`);
+        console.log(`--- ${container}\n${containerLogs(container, 15)}`);
       }
     } catch { /* gone */ }
   }
