@@ -272,6 +272,7 @@ ClusterBench clusterBenchFrom(const ParsedArgs& args) {
   b.options.threadsPerWorker = 1;
   b.options.weightType = b.weightType;
   b.options.kvType = b.kvType;
+  b.options.allReducePayload = parseAllReducePayload(args.str("allreduce-dtype"));
   return b;
 }
 
@@ -365,9 +366,11 @@ BenchRecord clusterRecord(const ClusterBench& b, const ClusterRun& run, const st
           {"coordinator_share", run.shares.coordinator / wall},
           {"step_ms", 1e3 * wall / double(std::max<int64_t>(run.shares.steps, 1))},
           {"tokens_per_step", c.stepTokens},
-          // From the plan: what a TP group's all-reduces carry a step (each rank's contribution, over the stages),
-          // and the hidden states the stages hand on.
-          {"allreduce_bytes_per_step", double(b.plan.allReduceBytesPerToken) * double(c.stepTokens)},
+          // From the plan: what a TP group's all-reduces carry a step (each rank's contribution, over the stages;
+          // the plan counts f32, BF16 sends half), and the hidden states the stages hand on.
+          {"allreduce_dtype", allReducePayloadName(b.options.allReducePayload)},
+          {"allreduce_bytes_per_step", double(b.plan.allReduceBytesPerToken) * double(c.stepTokens) *
+                                           (b.options.allReducePayload == AllReducePayload::kBf16 ? 0.5 : 1.0)},
           {"pipeline_bytes_per_step", double(b.plan.stageSendBytesPerToken) * double(c.stepTokens)},
           {"workers", workerMemory(b, reports)}};
 }

@@ -89,6 +89,7 @@ ArgParser parser() {
               std::to_string(kDefaultCandidates))
       .option("local-threads", "N", "through a cluster: threads of the in-process comparison (0: skip it; default: "
                                     "the worker count)")
+      .option("allreduce-dtype", "T", "through a cluster: what all-reduces send, f32 or bf16 (half the bytes)", "f32")
       .flag("json", "print one JSON object per case on stdout (the table goes to stderr)");
   return p;
 }
@@ -332,7 +333,7 @@ void printHardware(FILE* table, const HardwareLimits& limits) {
 // Flags of the other mode are refused rather than ignored.
 void refuseOtherModesFlags(const ParsedArgs& args, bool throughCluster) {
   const std::vector<std::string> inProcessOnly = {"threads", "pp-batch"};
-  const std::vector<std::string> clusterOnly = {"candidates", "local-threads"};
+  const std::vector<std::string> clusterOnly = {"candidates", "local-threads", "allreduce-dtype"};
   for (const std::string& flag : throughCluster ? inProcessOnly : clusterOnly) {
     if (args.has(flag)) {
       throwInvalidArgument("--" + flag + (throughCluster ? " applies to the in-process bench, not through a cluster "

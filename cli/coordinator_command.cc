@@ -42,6 +42,9 @@ ArgParser parser() {
       .option("compute", "C",
               "how every worker multiplies BF16 weights: bf16dot, f32fma or auto (the workers' CPU table choice when "
               "they agree, else f32fma)", "auto")
+      .option("allreduce-dtype", "T",
+              "what tensor-parallel all-reduces send: f32, or bf16 (half the bytes; sums in f32; UCX workers only)",
+              "f32")
       .option("recovery-timeout", "S", "seconds requests wait for a faulted cluster before they fail", "60")
       .option("connect-timeout", "S",
               "seconds to keep trying to reach each worker at start-up (refused, or its name not resolving yet)", "10")
@@ -96,6 +99,7 @@ int coordinatorCommand(int argc, char** argv) {
     options.compute = parseMatmulCompute(compute);
     if (!options.compute) throwInvalidArgument("--compute must be bf16dot, f32fma or auto, got '" + compute + "'");
   }
+  options.allReducePayload = parseAllReducePayload(args.str("allreduce-dtype"));
   const double recoverySeconds = args.number("recovery-timeout");
   if (!(recoverySeconds > 0)) throwInvalidArgument("--recovery-timeout must be a positive number of seconds");
   serverOptions.recoveryTimeout = std::chrono::milliseconds(int64_t(recoverySeconds * 1000));

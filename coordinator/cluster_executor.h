@@ -23,6 +23,7 @@
 #include "kernels/kv_cache.h"
 #include "kernels/packed_weight.h"
 #include "partition/shard_plan.h"
+#include "rpc/communicator.h"
 #include "rpc/control_tls.h"
 #include "rpc/step.h"
 
@@ -42,6 +43,8 @@ struct ClusterExecutorOptions {
   // How every worker multiplies BF16 weights; unset: the workers' own table choice when they all agree, else
   // f32fma (which every worker can run). One value for the whole cluster: a TP group must not mix them.
   std::optional<MatmulCompute> compute;
+  // What the TP groups' all-reduces carry: f32, or BF16 (half the bytes, sums in f32; UCX workers only).
+  AllReducePayload allReducePayload = AllReducePayload::kF32;
   std::optional<std::string> clusterSecret;  // set: authenticate to every worker (and have it prove the same)
   std::optional<ControlTlsFiles> tls;         // set: mutual TLS to every worker (its certificate names its host)
   uint64_t epoch = 0;  // this coordinator's fencing epoch; 0: its start time in nanoseconds since the Unix epoch

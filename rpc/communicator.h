@@ -6,8 +6,16 @@
 
 #include <cstddef>
 #include <span>
+#include <string>
 
 namespace phx {
+
+// What a tensor-parallel all-reduce carries between ranks: f32 vectors, or BF16 ones (half the bytes; each rank
+// sums what it receives in f32).
+enum class AllReducePayload { kF32, kBf16 };
+const char* allReducePayloadName(AllReducePayload payload);
+// "f32" or "bf16"; anything else throws phx::Error (kInvalidArgument) naming --allreduce-dtype.
+AllReducePayload parseAllReducePayload(const std::string& name);
 
 class Communicator {
  public:

@@ -170,6 +170,14 @@ Error errorFromException(std::exception_ptr error) {
   }
 }
 
+proto::AllReducePayload encodeAllReducePayload(AllReducePayload payload) {
+  return payload == AllReducePayload::kBf16 ? proto::AllReducePayload::BF16 : proto::AllReducePayload::F32;
+}
+
+AllReducePayload decodeAllReducePayload(proto::AllReducePayload payload) {
+  return payload == proto::AllReducePayload::BF16 ? AllReducePayload::kBf16 : AllReducePayload::kF32;
+}
+
 proto::MatmulCompute encodeMatmulCompute(std::optional<MatmulCompute> compute) {
   if (!compute) return proto::MatmulCompute::WORKER_DEFAULT;
   return *compute == MatmulCompute::kBf16Dot ? proto::MatmulCompute::BF16DOT : proto::MatmulCompute::F32FMA;

@@ -10,6 +10,7 @@
 #include "kernels/kv_cache.h"
 #include "kernels/packed_weight.h"
 #include "partition/rank_shard.h"
+#include "rpc/communicator.h"
 #include "rpc/phalanx.capnp.h"
 #include "rpc/step.h"
 
@@ -37,6 +38,8 @@ Error decodeFailure(proto::Failure::Reader in);
 Error errorFromException(std::exception_ptr error);
 
 // nullopt: the worker's own choice (proto::MatmulCompute::WORKER_DEFAULT).
+proto::AllReducePayload encodeAllReducePayload(AllReducePayload payload);
+AllReducePayload decodeAllReducePayload(proto::AllReducePayload payload);
 proto::MatmulCompute encodeMatmulCompute(std::optional<MatmulCompute> compute);
 // Throws phx::Error (invalid argument) for a value this build does not know.
 std::optional<MatmulCompute> decodeMatmulCompute(proto::MatmulCompute compute);

@@ -30,6 +30,12 @@ struct Failure {
 
 # kernels/cpu_identity.h MatmulCompute: how BF16 weights are multiplied. Every worker of a cluster uses the one the
 # coordinator names in loadShard, so a tensor-parallel group never mixes them.
+# What a tensor-parallel all-reduce sends between ranks: f32 vectors, or BF16 ones (half the bytes, sums in f32).
+enum AllReducePayload {
+  f32 @0;
+  bf16 @1;
+}
+
 enum MatmulCompute {
   workerDefault @0;  # the worker's CPU table choice (or PHX_MATMUL_COMPUTE)
   bf16dot @1;
@@ -159,10 +165,11 @@ interface Worker {
   dataPlaneAddress @2 () -> (address :Data, failure :Failure);
 
   # addresses: every worker's data-plane address by global index; group: the global indices of this worker's
-  # tensor-parallel group in rank order; stage peers: global indices (-1: none). Called again after any peer
-  # restarts. After it the worker is ready.
+  # tensor-parallel group in rank order; stage peers: global indices (-1: none); payload: what the group's
+  # all-reduces carry (the same for the whole group). Called again after any peer restarts. After it the worker
+  # is ready.
   connectPeers @3 (addresses :List(Data), self :Int32, group :List(Int32), previousStagePeer :Int32,
-                   nextStagePeer :Int32, timeoutMs :Int32) -> (failure :Failure);
+                   nextStagePeer :Int32, timeoutMs :Int32, payload :AllReducePayload) -> (failure :Failure);
 
   step @4 (batch :StepBatch) -> (output :StepOutput, timings :StepTimings, failure :Failure);
 

@@ -10,15 +10,6 @@
 #include "rpc/ucx_wait.h"
 
 namespace phx {
-namespace {
-
-// Chunk c of n of `count` elements: the first count % n chunks get one more element.
-std::size_t chunkBegin(std::size_t count, int n, int c) {
-  const std::size_t base = count / n, extra = count % n;
-  return c * base + std::min<std::size_t>(c, extra);
-}
-
-}  // namespace
 
 void UcxCommunicator::Impl::allReduceDirect(std::span<float> data, std::uint64_t seq) {
   const int n = static_cast<int>(group.size());
@@ -75,8 +66,8 @@ void UcxCommunicator::Impl::allReduceRing(std::span<float> data, std::uint64_t s
   scratch.resize(count / n + 1);
   auto chunk = [&](int c) {
     c = ((c % n) + n) % n;
-    const std::size_t begin = chunkBegin(count, n, c);
-    return std::span<float>(data.data() + begin, chunkBegin(count, n, c + 1) - begin);
+    const std::size_t begin = ringChunkBegin(count, n, c);
+    return std::span<float>(data.data() + begin, ringChunkBegin(count, n, c + 1) - begin);
   };
   // Reduce-scatter: at step s rank r passes chunk r - s on and adds chunk r - s - 1 from its predecessor; after
   // n - 1 steps it holds chunk r + 1 summed over every rank (each chunk summed exactly once, on one rank).

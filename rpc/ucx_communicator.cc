@@ -226,6 +226,8 @@ void UcxCommunicator::recv(int peer, std::span<std::byte> data) {
   impl.stats.sendRecvSeconds += secondsSince(start);
 }
 
+void UcxCommunicator::setPayload(AllReducePayload payload) { impl_->payload = payload; }
+
 void UcxCommunicator::allReduceSum(std::span<float> data) {
   Impl& impl = *impl_;
   if (size() == 1 || data.empty()) return;
@@ -234,13 +236,15 @@ void UcxCommunicator::allReduceSum(std::span<float> data) {
   // Small vectors (a decode token's 20 KiB): one round where every rank sends its whole vector to every other and
   // sums them all in rank order: latency is one message. Large vectors: ring reduce-scatter + all-gather moves
   // 2 (n-1)/n of the data per rank instead of (n-1) times it.
-  if (data.size_bytes() * (impl.group.size() - 1) <= kDirectAllReduceMaxBytes) {
-    impl.allReduceDirect(data, seq);
+  const bool bf16 = impl.payload == AllReducePayload::kBf16;
+  const std::size_t wireBytes = bf16 ? data.size() * sizeof(std::uint16_t) : data.size_bytes();
+  if (wireBytes * (impl.group.size() - 1) <= kDirectAllReduceMaxBytes) {
+    bf16 ? impl.allReduceDirectBf16(data, seq) : impl.allReduceDirect(data, seq);
   } else {
-    impl.allReduceRing(data, seq);
+    bf16 ? impl.allReduceRingBf16(data, seq) : impl.allReduceRing(data, seq);
   }
   ++impl.stats.allReduces;
-  impl.stats.allReduceBytes += data.size_bytes();
+  impl.stats.allReduceBytes += wireBytes;
   impl.stats.allReduceSeconds += secondsSince(start);
 }
 

@@ -41,6 +41,10 @@ class UcxCommunicator final : public Communicator {
   // the peer ("no data from worker 2 within 5 s"), so a dead peer never hangs a step. Default 10 s.
   void setTimeout(std::chrono::milliseconds timeout);
 
+  // What the all-reduce sends (default f32; every group member must use the same): BF16 halves the bytes, every
+  // sum is still taken in f32 and every rank still ends with the same floats.
+  void setPayload(AllReducePayload payload);
+
   int rank() const override;
   int size() const override;
   // Sums in rank order on every rank, so every rank ends with bitwise identical floats.

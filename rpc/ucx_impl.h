@@ -3,6 +3,7 @@
 
 #include <ucp/api/ucp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -29,6 +30,12 @@ constexpr int kMaxCollectiveSteps = 256;
 constexpr std::size_t kDirectAllReduceMaxBytes = 256 * 1024;
 constexpr std::uint64_t kGenerationMask = 0xfffull << 40;
 
+// Where chunk c of n of `count` elements begins in the ring all-reduce: the first count % n chunks get one more.
+inline std::size_t ringChunkBegin(std::size_t count, int n, int c) {
+  const std::size_t base = count / n, extra = count % n;
+  return c * base + std::min<std::size_t>(c, extra);
+}
+
 inline std::uint64_t makeTag(TagKind kind, int source, std::uint64_t generation, int step, std::uint64_t seq) {
   return (static_cast<std::uint64_t>(kind) << 63) | (static_cast<std::uint64_t>(source & 0x7ff) << 52) |
          ((generation & 0xfff) << 40) | (static_cast<std::uint64_t>(step & 0xff) << 32) | (seq & 0xffffffffull);
@@ -52,6 +59,8 @@ struct UcxCommunicator::Impl {
   std::vector<const float*> slotBuffer;  // each rank's vector in the direct all-reduce
   std::vector<UcxOp> opBuffer;          // the direct all-reduce's posted operations
   std::vector<float> sumBuffer;         // running sum of the direct all-reduce for 3+ ranks
+  AllReducePayload payload = AllReducePayload::kF32;
+  std::vector<std::uint16_t> wireBuffer;  // BF16 payload: the vectors as sent and received
   CommunicatorStats stats;
 
   ~Impl();
@@ -60,6 +69,8 @@ struct UcxCommunicator::Impl {
   ucp_ep_h endpointFor(int peer, const char* operation);
   void allReduceDirect(std::span<float> data, std::uint64_t seq);
   void allReduceRing(std::span<float> data, std::uint64_t seq);
+  void allReduceDirectBf16(std::span<float> data, std::uint64_t seq);  // rpc/ucx_allreduce_bf16.cc
+  void allReduceRingBf16(std::span<float> data, std::uint64_t seq);
 };
 
 // "worker 3" or "worker 3 (rank 1)", for messages.

@@ -159,6 +159,7 @@ kj::Promise<void> WorkerCore::connectPeers(ConnectPeersContext context) {
   peers.previousStagePeer = params.getPreviousStagePeer();
   peers.nextStagePeer = params.getNextStagePeer();
   if (params.getTimeoutMs() > 0) peers.timeout = std::chrono::milliseconds(params.getTimeoutMs());
+  peers.payload = decodeAllReducePayload(params.getPayload());
   return compute_.run<void>([this, peers = std::move(peers)] { engine_.connect(peers); })
       .then([this, context](JobOutcome<void> outcome) mutable {
         if (outcome.error) {

@@ -125,9 +125,14 @@ void WorkerEngine::connect(const PeerConnection& peers) {
     if (!ucx_) ucx_ = UcxCommunicator::create();
     auto& ucx = static_cast<UcxCommunicator&>(*ucx_);
     ucx.setTimeout(peers.timeout);
+    ucx.setPayload(peers.payload);
     ucx.connect(peers.addresses, peers.self, peers.group);
     comm = &ucx;
   } else {
+    if (peers.payload != AllReducePayload::kF32) {
+      throwInvalidArgument(std::string("connect peers: an MPI data plane carries f32 all-reduces only, not ") +
+                           allReducePayloadName(peers.payload));
+    }
     // Collective over the MPI world: every worker receives connectPeers at the same time from the coordinator.
     mpi_.reset();
     mpi_ = MpiCommunicator::create(peers.group);

@@ -68,6 +68,7 @@ struct PeerConnection {
   int previousStagePeer = -1;
   int nextStagePeer = -1;
   std::chrono::milliseconds timeout{5000};  // data-plane waits give up after this (a dead peer never hangs a step)
+  AllReducePayload payload = AllReducePayload::kF32;  // the same for the whole group; bf16: UCX only
 };
 
 struct WorkerStepTimings {

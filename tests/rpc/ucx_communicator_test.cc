@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "model/bf16.h"
 #include "rpc/ucx_communicator.h"
 #include "tests/rpc/communicator_inputs.h"
 #include "tests/rpc/rank_launcher.h"
@@ -89,6 +90,54 @@ TEST_P(UcxCommunicatorTest, RandomFloatsMatchDoubleReferenceAndAreRankIdentical)
           }
         }
       }
+    }));
+  }
+}
+
+// The BF16 payload: half the bytes; in the one-round exchange exactly the rank-order f32 sum of every rank's rounded
+// vector, in the ring within BF16's rounding of each partial sum; bitwise the same on every rank either way.
+TEST_P(UcxCommunicatorTest, Bf16PayloadSumsRoundedVectorsInF32OnEveryRankAlike) {
+  for (int n : {2, 3}) {
+    SharedDir dir;
+    expectAllPass(runChildren(n, {ucxEnv(GetParam())}, [&](int self) {
+      auto comm = UcxCommunicator::create();
+      connectThroughDir(*comm, dir, "addr", n, self, iota(n));
+      comm->setPayload(AllReducePayload::kBf16);
+      uint64_t wireBytes = 0;
+      for (std::size_t count : kSizes) {
+        std::vector<float> data = randomInput(self, count, 99);
+        comm->allReduceSum(data);
+        wireBytes += count * 2;
+        const bool oneRound = count * 2 * (n - 1) <= 256 * 1024;
+        std::vector<std::vector<float>> inputs;
+        for (int r = 0; r < n; ++r) inputs.push_back(randomInput(r, count, 99));
+        for (std::size_t i = 0; i < count; ++i) {
+          float rounded = 0;
+          double exact = 0;
+          for (int r = 0; r < n; ++r) {
+            const float x = inputs[size_t(r)][i];
+            rounded += bf16ToFloat(floatToBf16(x));
+            exact += x;
+          }
+          // Each of n values in [-1, 1] off by at most 2^-9 of itself, each partial sum rounded once on the ring.
+          const bool close = oneRound ? data[i] == rounded : std::abs(data[i] - exact) <= n * n * 0x1p-8;
+          PHX_CHILD_CHECK(close, "n=" + std::to_string(n) + " count=" + std::to_string(count) + " element " +
+                                     std::to_string(i) + ": " + std::to_string(data[i]) + " vs " +
+                                     std::to_string(oneRound ? rounded : exact));
+          if (!close) break;
+        }
+        const std::string name = "bf16." + std::to_string(count) + "." + std::to_string(self);
+        dir.put(name, data.data(), data.size() * sizeof(float));
+        if (self == 0) {
+          for (int r = 1; r < n; ++r) {
+            const auto other = dir.await("bf16." + std::to_string(count) + "." + std::to_string(r));
+            PHX_CHILD_CHECK(other.size() == count * sizeof(float) &&
+                                std::memcmp(other.data(), data.data(), other.size()) == 0,
+                            "rank " + std::to_string(r) + " ended with other floats, count " + std::to_string(count));
+          }
+        }
+      }
+      PHX_CHILD_CHECK(comm->stats().allReduceBytes == wireBytes, "stats count the BF16 bytes sent");
     }));
   }
 }
