@@ -27,6 +27,18 @@ std::vector<int> iota(int n) {
   return group;
 }
 
+// Every rank publishes its result under `label`; rank 0 checks that each other rank ended with the same bytes.
+void expectRankIdentical(SharedDir& dir, const std::string& label, int self, int n, const std::vector<float>& data) {
+  dir.put(label + "." + std::to_string(self), data.data(), data.size() * sizeof(float));
+  if (self != 0) return;
+  for (int r = 1; r < n; ++r) {
+    const auto other = dir.await(label + "." + std::to_string(r));
+    PHX_CHILD_CHECK(other.size() == data.size() * sizeof(float) &&
+                        std::memcmp(other.data(), data.data(), other.size()) == 0,
+                    "rank " + std::to_string(r) + " ended with other floats than rank 0, " + label);
+  }
+}
+
 class UcxCommunicatorTest : public ::testing::TestWithParam<std::string> {
  protected:
   void expectAllPass(const std::vector<int>& results) {
@@ -78,17 +90,7 @@ TEST_P(UcxCommunicatorTest, RandomFloatsMatchDoubleReferenceAndAreRankIdentical)
           PHX_CHILD_CHECK(std::abs(data[i] - reference[i]) <= tolerance,
                           "count=" + std::to_string(count) + " element " + std::to_string(i));
         }
-        const std::string name = "sum." + std::to_string(count) + "." + std::to_string(self);
-        dir.put(name, data.data(), data.size() * sizeof(float));
-        if (self == 0) {
-          for (int r = 1; r < n; ++r) {
-            const auto other = dir.await("sum." + std::to_string(count) + "." + std::to_string(r));
-            PHX_CHILD_CHECK(other.size() == count * sizeof(float) &&
-                                std::memcmp(other.data(), data.data(), other.size()) == 0,
-                            "rank " + std::to_string(r) + " ended with other floats than rank 0, count " +
-                                std::to_string(count));
-          }
-        }
+        expectRankIdentical(dir, "sum." + std::to_string(count), self, n, data);
       }
     }));
   }
@@ -126,16 +128,7 @@ TEST_P(UcxCommunicatorTest, Bf16PayloadSumsRoundedVectorsInF32OnEveryRankAlike) 
                                      std::to_string(oneRound ? rounded : exact));
           if (!close) break;
         }
-        const std::string name = "bf16." + std::to_string(count) + "." + std::to_string(self);
-        dir.put(name, data.data(), data.size() * sizeof(float));
-        if (self == 0) {
-          for (int r = 1; r < n; ++r) {
-            const auto other = dir.await("bf16." + std::to_string(count) + "." + std::to_string(r));
-            PHX_CHILD_CHECK(other.size() == count * sizeof(float) &&
-                                std::memcmp(other.data(), data.data(), other.size()) == 0,
-                            "rank " + std::to_string(r) + " ended with other floats, count " + std::to_string(count));
-          }
-        }
+        expectRankIdentical(dir, "bf16." + std::to_string(count), self, n, data);
       }
       PHX_CHILD_CHECK(comm->stats().allReduceBytes == wireBytes, "stats count the BF16 bytes sent");
     }));
