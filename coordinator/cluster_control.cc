@@ -251,6 +251,7 @@ kj::Promise<void> ClusterExecutor::Control::swapAddresses() {
       request.setPreviousStagePeer(rank.stage > 0 ? plan.rank(rank.stage - 1, rank.tpRank).worker : -1);
       request.setNextStagePeer(rank.stage + 1 < plan.pp ? plan.rank(rank.stage + 1, rank.tpRank).worker : -1);
       request.setTimeoutMs(int32_t(options.dataPlaneTimeout.count()));
+      request.setStageTimeoutMs(int32_t(options.stepTimeout.count()));
       request.setPayload(encodeAllReducePayload(options.allReducePayload));
       joins.add(request.send().then(
           [this, &link](capnp::Response<proto::Worker::ConnectPeersResults> reply) -> kj::Promise<void> {

@@ -166,10 +166,12 @@ interface Worker {
 
   # addresses: every worker's data-plane address by global index; group: the global indices of this worker's
   # tensor-parallel group in rank order; stage peers: global indices (-1: none); payload: what the group's
-  # all-reduces carry (the same for the whole group). Called again after any peer restarts. After it the worker
-  # is ready.
+  # all-reduces carry (the same for the whole group); timeoutMs: how long an all-reduce waits for its group,
+  # stageTimeoutMs: how long a stage hand-off waits for its neighbour (which may compute a whole step first).
+  # Called again after any peer restarts. After it the worker is ready.
   connectPeers @3 (addresses :List(Data), self :Int32, group :List(Int32), previousStagePeer :Int32,
-                   nextStagePeer :Int32, timeoutMs :Int32, payload :AllReducePayload) -> (failure :Failure);
+                   nextStagePeer :Int32, timeoutMs :Int32, payload :AllReducePayload, stageTimeoutMs :Int32)
+      -> (failure :Failure);
 
   step @4 (batch :StepBatch) -> (output :StepOutput, timings :StepTimings, failure :Failure);
 

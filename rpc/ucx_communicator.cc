@@ -193,6 +193,8 @@ void UcxCommunicator::connect(const std::vector<std::vector<std::byte>>& address
 }
 
 void UcxCommunicator::setTimeout(std::chrono::milliseconds timeout) { impl_->timeout = timeout; }
+void UcxCommunicator::setStageTimeout(std::chrono::milliseconds timeout) { impl_->stageTimeout = timeout; }
+void UcxCommunicator::setInterrupt(const std::atomic<bool>* flag) { impl_->interrupt = flag; }
 int UcxCommunicator::rank() const { return impl_->rank; }
 int UcxCommunicator::size() const { return impl_->connected ? static_cast<int>(impl_->group.size()) : 1; }
 CommunicatorStats UcxCommunicator::stats() const { return impl_->stats; }
@@ -204,7 +206,7 @@ void UcxCommunicator::send(int peer, std::span<const std::byte> data) {
   const std::uint64_t seq = impl.sendSeq[peer]++;
   UcxOp op = postSend(impl, peer, data.data(), data.size(),
                       makeTag(TagKind::kPointToPoint, impl.self, impl.generation, 0, seq));
-  waitAll(impl, std::span(&op, 1), "UCX send");
+  waitAll(impl, std::span(&op, 1), "UCX send", -1, impl.stageTimeout);
   ++impl.stats.sends;
   impl.stats.sendBytes += data.size();
   impl.stats.sendRecvSeconds += secondsSince(start);
@@ -220,7 +222,7 @@ void UcxCommunicator::recv(int peer, std::span<std::byte> data) {
   const std::uint64_t seq = impl.recvSeq[peer]++;
   UcxOp op = postRecv(impl, peer, data.data(), data.size(),
                       makeTag(TagKind::kPointToPoint, peer, impl.generation, 0, seq));
-  waitAll(impl, std::span(&op, 1), "UCX recv");
+  waitAll(impl, std::span(&op, 1), "UCX recv", -1, impl.stageTimeout);
   ++impl.stats.recvs;
   impl.stats.recvBytes += data.size();
   impl.stats.sendRecvSeconds += secondsSince(start);

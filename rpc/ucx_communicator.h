@@ -7,6 +7,7 @@
 // peer makes the call throw phx::Error (kDisconnected) naming it instead of hanging the step.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -40,6 +41,14 @@ class UcxCommunicator final : public Communicator {
   // Every wait (all-reduce, send, recv) gives up after this long, throwing phx::Error (kDisconnected) that names
   // the peer ("no data from worker 2 within 5 s"), so a dead peer never hangs a step. Default 10 s.
   void setTimeout(std::chrono::milliseconds timeout);
+  // Point-to-point waits (a pipeline stage's hand-off) take longer: a stage waits while its neighbour computes a
+  // whole step (a long prefill chunk), and with several steps in flight it waits on a step ahead of its own.
+  // Default: the same as setTimeout.
+  void setStageTimeout(std::chrono::milliseconds timeout);
+  // While *flag is true, every wait gives up at once (kDisconnected): the worker sets it from its event loop when
+  // the coordinator rejoins the data plane, so a compute thread waiting on a peer that is gone is free for the
+  // rejoin at once rather than at a timeout. Null: none.
+  void setInterrupt(const std::atomic<bool>* flag);
 
   // What the all-reduce sends (default f32; every group member must use the same): BF16 halves the bytes, every
   // sum is still taken in f32 and every rank still ends with the same floats.

@@ -4,8 +4,10 @@
 #include <ucp/api/ucp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +54,8 @@ struct UcxCommunicator::Impl {
   std::uint64_t generation = 0;         // see makeTag
   bool connected = false;
   std::chrono::milliseconds timeout{10000};
+  std::optional<std::chrono::milliseconds> stageTimeout;  // send/recv; unset: timeout
+  const std::atomic<bool>* interrupt = nullptr;
   std::uint64_t allReduceSeq = 0;
   std::vector<std::uint64_t> sendSeq;   // by destination global index
   std::vector<std::uint64_t> recvSeq;   // by source global index

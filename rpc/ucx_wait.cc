@@ -39,6 +39,10 @@ void abandon(UcxCommunicator::Impl& impl, UcxOp& op) {
   op.request = nullptr;
 }
 
+bool interrupted(const UcxCommunicator::Impl& impl) {
+  return impl.interrupt != nullptr && impl.interrupt->load(std::memory_order_relaxed);
+}
+
 }  // namespace
 
 UcxOp postSend(UcxCommunicator::Impl& impl, int peer, const void* buffer, std::size_t bytes, std::uint64_t tag) {
@@ -72,9 +76,11 @@ UcxOp postRecv(UcxCommunicator::Impl& impl, int peer, void* buffer, std::size_t 
   return op;
 }
 
-void waitAll(UcxCommunicator::Impl& impl, std::span<UcxOp> ops, const char* operation, std::int64_t seq) {
+void waitAll(UcxCommunicator::Impl& impl, std::span<UcxOp> ops, const char* operation, std::int64_t seq,
+             std::optional<std::chrono::milliseconds> timeout) {
   auto name = [&] { return std::string(operation) + (seq >= 0 ? " #" + std::to_string(seq) : std::string()); };
-  const auto deadline = std::chrono::steady_clock::now() + impl.timeout;
+  const std::chrono::milliseconds limit = timeout.value_or(impl.timeout);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
   std::size_t pending = 0;
   for (const auto& op : ops) pending += op.request != nullptr;
   unsigned idleSpins = 0;
@@ -104,6 +110,10 @@ void waitAll(UcxCommunicator::Impl& impl, std::span<UcxOp> ops, const char* oper
       --pending;
     }
     // Reading the clock costs ~20 ns; every 64 spins keeps the deadline check off the latency path.
+    if (pending > 0 && spins % 64 == 63 && interrupted(impl)) {
+      for (auto& op : ops) abandon(impl, op);
+      throw Error(ErrorKind::kDisconnected, name() + ": interrupted (the coordinator is rejoining the data plane)");
+    }
     if (pending > 0 && spins % 64 == 63 && std::chrono::steady_clock::now() > deadline) {
       int late = -1;
       bool lateRecv = false;
@@ -118,7 +128,7 @@ void waitAll(UcxCommunicator::Impl& impl, std::span<UcxOp> ops, const char* oper
                   name() + ": " +
                       (lateRecv ? "no data from " + describePeer(impl, late)
                                 : describePeer(impl, late) + " did not take the data") +
-                      " within " + seconds(impl.timeout) + " (is it alive?)");
+                      " within " + seconds(limit) + " (is it alive?)");
     }
   }
   for (const auto& op : ops) {

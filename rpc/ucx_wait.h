@@ -26,6 +26,9 @@ UcxOp postRecv(UcxCommunicator::Impl& impl, int peer, void* buffer, std::size_t 
 // Busy-poll the worker until every op completes, or the communicator's timeout passes. `what` names the operation
 // for messages ("all-reduce #12", "send"). Throws phx::Error (kDisconnected) after cancelling what is pending.
 // `seq`, when given, is appended to `what` as "#seq" (only formatted when there is an error to report).
-void waitAll(UcxCommunicator::Impl& impl, std::span<UcxOp> ops, const char* what, std::int64_t seq = -1);
+// `timeout` overrides the communicator's (a stage hand-off's longer one). Gives up at once while impl.interrupt is
+// set.
+void waitAll(UcxCommunicator::Impl& impl, std::span<UcxOp> ops, const char* what, std::int64_t seq = -1,
+             std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
 }  // namespace phx

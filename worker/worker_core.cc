@@ -137,7 +137,10 @@ kj::Promise<void> WorkerCore::loadShard(LoadShardContext context) {
       });
 }
 
+// The coordinator asks for addresses first when it (re)joins the data plane: a step still waiting on a peer
+// belongs to the cluster as it was, so it gives up now rather than hold the compute thread for its timeout.
 kj::Promise<void> WorkerCore::dataPlaneAddress(DataPlaneAddressContext context) {
+  engine_.interruptDataPlane();
   return compute_.run<std::vector<std::byte>>([this] { return engine_.dataPlaneAddress(); })
       .then([context](JobOutcome<std::vector<std::byte>> outcome) mutable {
         auto results = context.getResults();
@@ -159,6 +162,7 @@ kj::Promise<void> WorkerCore::connectPeers(ConnectPeersContext context) {
   peers.previousStagePeer = params.getPreviousStagePeer();
   peers.nextStagePeer = params.getNextStagePeer();
   if (params.getTimeoutMs() > 0) peers.timeout = std::chrono::milliseconds(params.getTimeoutMs());
+  if (params.getStageTimeoutMs() > 0) peers.stageTimeout = std::chrono::milliseconds(params.getStageTimeoutMs());
   peers.payload = decodeAllReducePayload(params.getPayload());
   return compute_.run<void>([this, peers = std::move(peers)] { engine_.connect(peers); })
       .then([this, context](JobOutcome<void> outcome) mutable {

@@ -120,11 +120,14 @@ void WorkerEngine::connect(const PeerConnection& peers) {
   if (!loaded()) throwInvalidArgument("connect peers: no shard is loaded yet (call loadShard first)");
   runner_.reset();
   timed_.reset();
+  interrupted_ = false;
   Communicator* comm = nullptr;
   if (transport_ == DataTransport::kUcx) {
     if (!ucx_) ucx_ = UcxCommunicator::create();
     auto& ucx = static_cast<UcxCommunicator&>(*ucx_);
     ucx.setTimeout(peers.timeout);
+    ucx.setStageTimeout(std::max(peers.timeout, peers.stageTimeout));
+    ucx.setInterrupt(&interrupted_);
     ucx.setPayload(peers.payload);
     ucx.connect(peers.addresses, peers.self, peers.group);
     comm = &ucx;

@@ -4,6 +4,7 @@
 // load -> dataPlaneAddress -> connect -> step, step, ... (connect again whenever a peer restarts).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -68,6 +69,8 @@ struct PeerConnection {
   int previousStagePeer = -1;
   int nextStagePeer = -1;
   std::chrono::milliseconds timeout{5000};  // data-plane waits give up after this (a dead peer never hangs a step)
+  // A pipeline hand-off's wait: a neighbouring stage may compute a whole step (or two, pipelined) first.
+  std::chrono::milliseconds stageTimeout{120000};
   AllReducePayload payload = AllReducePayload::kF32;  // the same for the whole group; bf16: UCX only
 };
 
@@ -98,6 +101,10 @@ class WorkerEngine {
   // Throws phx::Error (invalid argument) before connect, or for a malformed batch; kDisconnected when a peer is gone.
   const StepOutput& step(const StepBatch& batch, WorkerStepTimings& timings);
 
+  // Any thread (the event loop, when the coordinator starts rejoining the data plane): the data-plane wait running
+  // now, if any, gives up at once, so the compute thread is free for the rejoin; connect() clears it.
+  void interruptDataPlane() { interrupted_ = true; }
+
   bool loaded() const { return weights_ != nullptr; }
   bool ready() const { return runner_ != nullptr; }
   DataTransport transport() const { return transport_; }
@@ -115,6 +122,7 @@ class WorkerEngine {
   std::unique_ptr<Communicator> mpi_;
   std::unique_ptr<TimedCommunicator> timed_;
   std::unique_ptr<ModelRunner> runner_;
+  std::atomic<bool> interrupted_{false};
 };
 
 }  // namespace phx
