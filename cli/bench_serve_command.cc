@@ -102,86 +102,121 @@ struct Run {
   }
 };
 
-}  // namespace
+// The requests of one run: random ordinary BPE ids of cl100k (no special tokens), so any Phi-4-vocabulary server
+// takes them.
+std::vector<json> randomBodies(const ParsedArgs& args, int64_t requests, std::mt19937_64& rng) {
+  std::uniform_int_distribution<int32_t> ids(1000, 90000);
+  std::vector<json> bodies;
+  for (int64_t r = 0; r < requests; ++r) {
+    std::vector<int32_t> prompt(size_t(args.integer("prompt-len")));
+    for (int32_t& id : prompt) id = ids(rng);
+    bodies.push_back({{"model", args.str("model-name")}, {"prompt", prompt}, {"max_tokens", args.integer("gen-len")},
+                      {"ignore_eos", true}, {"temperature", 0}, {"stream", true}, {"return_token_ids", true}});
+  }
+  return bodies;
+}
 
-int benchServeCommand(int argc, char** argv) {
-  const auto parsed = parser().parse(argc, argv);
-  if (!parsed) return 0;
-  const ParsedArgs& args = *parsed;
+// One concurrency's figures.
+struct RunResult {
+  BenchServePoint point;
+  int64_t requests = 0;
+  double seconds = 0;
+  Summary ttft, tpot, itl, e2e;  // milliseconds
+};
+
+RunResult summariseRun(int64_t concurrency, const std::vector<RequestTiming>& timings, double seconds) {
+  RunResult result{.point = {.concurrency = concurrency}, .requests = int64_t(timings.size()), .seconds = seconds};
+  BenchServePoint& point = result.point;
+  std::vector<double> ttft, tpot, itl, e2e;
+  int64_t outputTokens = 0;
+  for (const RequestTiming& t : timings) {
+    if (!t.ok) {
+      ++point.failed;
+      continue;
+    }
+    ++point.succeeded;
+    outputTokens += t.tokens;
+    ttft.push_back(t.ttft * 1e3);
+    e2e.push_back(t.e2e * 1e3);
+    if (t.tokens > 1) tpot.push_back((t.e2e - t.ttft) * 1e3 / double(t.tokens - 1));
+    for (double gap : t.itl) itl.push_back(gap * 1e3);
+  }
+  point.requestThroughput = double(point.succeeded) / seconds;
+  point.outputThroughput = double(outputTokens) / seconds;
+  result.ttft = summarise(ttft), result.tpot = summarise(tpot), result.itl = summarise(itl);
+  result.e2e = summarise(e2e);
+  point.ttftMedianMs = result.ttft.median;
+  point.tpotMedianMs = result.tpot.median;
+  point.e2eMedianMs = result.e2e.median;
+  return result;
+}
+
+RunResult runConcurrency(kj::AsyncIoContext& io, SseClient& client, const ParsedArgs& args, int64_t concurrency,
+                         std::mt19937_64& rng) {
+  Run run{client, args, randomBodies(args, std::max(args.integer("requests"), concurrency), rng), {}, 0};
+  run.timings.resize(run.bodies.size());
+  const auto start = Clock::now();
+  kj::Vector<kj::Promise<void>> workers;
+  for (int64_t c = 0; c < concurrency; ++c) workers.add(run.worker());
+  kj::joinPromises(workers.releaseAsArray()).wait(io.waitScope);
+  return summariseRun(concurrency, run.timings, std::chrono::duration<double>(Clock::now() - start).count());
+}
+
+void printTableHeader() {
+  std::printf("%5s %4s %4s %8s %9s | %-23s | %-23s | %-23s | %-23s\n", "conc", "ok", "fail", "req/s", "out tok/s",
+              "TTFT ms mean/med/p99", "TPOT ms mean/med/p99", "ITL ms mean/med/p99", "E2E ms mean/med/p99");
+}
+
+void printTableRow(const RunResult& r) {
+  const BenchServePoint& p = r.point;
+  std::printf("%5lld %4lld %4lld %8.2f %9.1f | %7.1f %7.1f %7.1f | %7.2f %7.2f %7.2f | %7.2f %7.2f %7.2f | "
+              "%7.0f %7.0f %7.0f\n",
+              (long long)p.concurrency, (long long)p.succeeded, (long long)p.failed, p.requestThroughput,
+              p.outputThroughput, r.ttft.mean, r.ttft.median, r.ttft.p99, r.tpot.mean, r.tpot.median, r.tpot.p99,
+              r.itl.mean, r.itl.median, r.itl.p99, r.e2e.mean, r.e2e.median, r.e2e.p99);
+}
+
+void printJsonLine(const RunResult& r, int64_t promptLen, int64_t genLen) {
+  const BenchServePoint& p = r.point;
+  const json line{{"concurrency", p.concurrency}, {"requests", r.requests}, {"successful", p.succeeded},
+                  {"failed", p.failed}, {"duration_s", r.seconds}, {"prompt_len", promptLen},
+                  {"gen_len", genLen}, {"request_throughput", p.requestThroughput},
+                  {"output_token_throughput", p.outputThroughput},
+                  {"total_token_throughput", p.requestThroughput * double(promptLen + genLen)},
+                  {"ttft_ms", r.ttft.toJson()}, {"tpot_ms", r.tpot.toJson()}, {"itl_ms", r.itl.toJson()},
+                  {"e2e_ms", r.e2e.toJson()}};
+  std::printf("%s\n", line.dump().c_str());
+}
+
+HttpTarget targetOf(const ParsedArgs& args) {
   HttpTarget target = HttpTarget::parse(args.str("url"));
   if (args.has("api-key-file")) {
     std::ifstream file(args.str("api-key-file"));
     if (!file || !std::getline(file, target.apiKey))
       throwIoError("--api-key-file: cannot read " + args.str("api-key-file"));
   }
+  return target;
+}
+
+}  // namespace
+
+int benchServeCommand(int argc, char** argv) {
+  const auto parsed = parser().parse(argc, argv);
+  if (!parsed) return 0;
+  const ParsedArgs& args = *parsed;
   const int64_t promptLen = args.integer("prompt-len"), genLen = args.integer("gen-len");
   if (promptLen < 1 || genLen < 1) throwInvalidArgument("--prompt-len and --gen-len must be at least 1");
   auto io = kj::setupAsyncIo();
-  SseClient client(io, target);
+  SseClient client(io, targetOf(args));
   std::mt19937_64 rng(uint64_t(args.integer("seed")));
-  // Ordinary BPE ids of cl100k (no special tokens), so any Phi-4-vocabulary server takes them.
-  std::uniform_int_distribution<int32_t> ids(1000, 90000);
-
+  const bool jsonLines = args.has("json");
+  if (!jsonLines) printTableHeader();
   std::vector<BenchServePoint> points;
-  if (!args.has("json")) {
-    std::printf("%5s %4s %4s %8s %9s | %-23s | %-23s | %-23s | %-23s\n", "conc", "ok", "fail", "req/s", "out tok/s",
-                "TTFT ms mean/med/p99", "TPOT ms mean/med/p99", "ITL ms mean/med/p99", "E2E ms mean/med/p99");
-  }
   for (int64_t concurrency : args.integerList("concurrency")) {
     if (concurrency < 1) throwInvalidArgument("--concurrency values must be at least 1");
-    Run run{client, args, {}, {}, 0};
-    const int64_t requests = std::max(args.integer("requests"), concurrency);
-    for (int64_t r = 0; r < requests; ++r) {
-      std::vector<int32_t> prompt(static_cast<size_t>(promptLen));
-      for (int32_t& id : prompt) id = ids(rng);
-      run.bodies.push_back({{"model", args.str("model-name")}, {"prompt", prompt}, {"max_tokens", genLen},
-                            {"ignore_eos", true}, {"temperature", 0}, {"stream", true}, {"return_token_ids", true}});
-    }
-    run.timings.resize(run.bodies.size());
-    const auto start = Clock::now();
-    kj::Vector<kj::Promise<void>> workers;
-    for (int64_t c = 0; c < concurrency; ++c) workers.add(run.worker());
-    kj::joinPromises(workers.releaseAsArray()).wait(io.waitScope);
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-
-    BenchServePoint point{.concurrency = concurrency};
-    std::vector<double> ttft, tpot, itl, e2e;
-    int64_t outputTokens = 0;
-    for (const RequestTiming& t : run.timings) {
-      if (!t.ok) {
-        ++point.failed;
-        continue;
-      }
-      ++point.succeeded;
-      outputTokens += t.tokens;
-      ttft.push_back(t.ttft * 1e3);
-      e2e.push_back(t.e2e * 1e3);
-      if (t.tokens > 1) tpot.push_back((t.e2e - t.ttft) * 1e3 / double(t.tokens - 1));
-      for (double gap : t.itl) itl.push_back(gap * 1e3);
-    }
-    point.requestThroughput = double(point.succeeded) / seconds;
-    point.outputThroughput = double(outputTokens) / seconds;
-    const Summary sTtft = summarise(ttft), sTpot = summarise(tpot), sItl = summarise(itl), sE2e = summarise(e2e);
-    point.ttftMedianMs = sTtft.median;
-    point.tpotMedianMs = sTpot.median;
-    point.e2eMedianMs = sE2e.median;
-    points.push_back(point);
-    if (args.has("json")) {
-      const json line{{"concurrency", concurrency}, {"requests", requests}, {"successful", point.succeeded},
-                      {"failed", point.failed}, {"duration_s", seconds}, {"prompt_len", promptLen},
-                      {"gen_len", genLen}, {"request_throughput", point.requestThroughput},
-                      {"output_token_throughput", point.outputThroughput},
-                      {"total_token_throughput", point.requestThroughput * double(promptLen + genLen)},
-                      {"ttft_ms", sTtft.toJson()}, {"tpot_ms", sTpot.toJson()}, {"itl_ms", sItl.toJson()},
-                      {"e2e_ms", sE2e.toJson()}};
-      std::printf("%s\n", line.dump().c_str());
-    } else {
-      std::printf("%5lld %4lld %4lld %8.2f %9.1f | %7.1f %7.1f %7.1f | %7.2f %7.2f %7.2f | %7.2f %7.2f %7.2f | "
-                  "%7.0f %7.0f %7.0f\n",
-                  (long long)concurrency, (long long)point.succeeded, (long long)point.failed, point.requestThroughput,
-                  point.outputThroughput, sTtft.mean, sTtft.median, sTtft.p99, sTpot.mean, sTpot.median, sTpot.p99,
-                  sItl.mean, sItl.median, sItl.p99, sE2e.mean, sE2e.median, sE2e.p99);
-    }
+    const RunResult result = runConcurrency(io, client, args, concurrency, rng);
+    points.push_back(result.point);
+    jsonLines ? printJsonLine(result, promptLen, genLen) : printTableRow(result);
     std::fflush(stdout);
   }
   if (args.has("plot")) {

@@ -56,23 +56,19 @@ ArgParser parser() {
   return p;
 }
 
-}  // namespace
+std::chrono::milliseconds positiveSeconds(const ParsedArgs& args, const std::string& flag) {
+  const double seconds = args.number(flag);
+  if (!(seconds > 0)) throwInvalidArgument("--" + flag + " must be a positive number of seconds");
+  return std::chrono::milliseconds(int64_t(seconds * 1000));
+}
 
-int coordinatorCommand(int argc, char** argv) {
-  const auto parsed = parser().parse(argc, argv);
-  if (!parsed) return 0;
-  const ParsedArgs& args = *parsed;
-  const std::filesystem::path modelDir = args.str("model");
-  const ModelConfig config = loadModelConfig(modelDir / "config.json");
-  const Tokenizer tokenizer = Tokenizer::load(modelDir);
-  ServerOptions serverOptions = serverOptionsFrom(args, modelDir, config);
-
+// The cluster the flags describe: the plan, the workers and how each loads and runs its shard.
+ClusterExecutorOptions clusterOptions(const ParsedArgs& args, const ModelConfig& config, int64_t maxStepTokens) {
   ClusterSpec spec;
   spec.tp = int(args.integer("tp"));
   spec.pp = int(args.integer("pp"));
   spec.kvTokens = args.integer("kv-tokens");
   const std::optional<WeightType> weightType = parseWeightDtype(args.str("dtype"));
-  const KvType kvType = parseKvDtype(args.str("kv-dtype"));
   spec.matrices = weightType.value_or(WeightType::kBf16);
   const int64_t blockSize = args.integer("kv-block-size");
   if (spec.kvTokens < 1) throwInvalidArgument("--kv-tokens must be at least 1");
@@ -86,13 +82,14 @@ int coordinatorCommand(int argc, char** argv) {
                          std::to_string(spec.tp) + " x pp " + std::to_string(spec.pp) + " needs " +
                          std::to_string(options.plan.workers()));
   }
-  options.checkpointDir = std::filesystem::absolute(modelDir);
+  options.checkpointDir = std::filesystem::absolute(args.str("model"));
   options.kvBlockSize = blockSize;
   options.kvBlocks = (spec.kvTokens + blockSize - 1) / blockSize;
   options.weightType = weightType;
-  options.kvType = kvType;
+  options.kvType = parseKvDtype(args.str("kv-dtype"));
   options.threadsPerWorker = int(args.integer("threads"));
-  options.maxStepTokens = serverOptions.maxBatchTokens;
+  if (options.threadsPerWorker < 1) throwInvalidArgument("--threads must be at least 1");
+  options.maxStepTokens = maxStepTokens;
   if (auto file = args.optionalStr("cluster-secret-file")) options.clusterSecret = readClusterSecret(*file);
   options.tls = controlTlsFiles(args.optionalStr("tls-cert"), args.optionalStr("tls-key"), args.optionalStr("tls-ca"));
   if (const std::string compute = args.str("compute"); compute != "auto") {
@@ -100,18 +97,12 @@ int coordinatorCommand(int argc, char** argv) {
     if (!options.compute) throwInvalidArgument("--compute must be bf16dot, f32fma or auto, got '" + compute + "'");
   }
   options.allReducePayload = parseAllReducePayload(args.str("allreduce-dtype"));
-  const double recoverySeconds = args.number("recovery-timeout");
-  if (!(recoverySeconds > 0)) throwInvalidArgument("--recovery-timeout must be a positive number of seconds");
-  serverOptions.recoveryTimeout = std::chrono::milliseconds(int64_t(recoverySeconds * 1000));
-  const double connectSeconds = args.number("connect-timeout");
-  if (!(connectSeconds > 0)) throwInvalidArgument("--connect-timeout must be a positive number of seconds");
-  options.connectTimeout = std::chrono::milliseconds(int64_t(connectSeconds * 1000));
-  if (options.threadsPerWorker < 1) throwInvalidArgument("--threads must be at least 1");
+  options.connectTimeout = positiveSeconds(args, "connect-timeout");
+  return options;
+}
 
-  std::fprintf(stderr, "phalanx coordinator: %d worker(s), tp %d x pp %d; loading %s\n", options.plan.workers(),
-               spec.tp, spec.pp, options.checkpointDir.c_str());
-  const auto cluster = ClusterExecutor::start(options);
-  for (const auto& report : cluster->loadReports()) {
+void printLoadReports(const ClusterExecutor& cluster) {
+  for (const auto& report : cluster.loadReports()) {
     std::fprintf(stderr,
                  "phalanx coordinator: %s (pid %lld, %s) %s %.2f GB (%s, %s) in %.1f s, read %.2f GB, RSS %.2f GB "
                  "(peak %.2f GB)\n",
@@ -120,6 +111,25 @@ int coordinatorCommand(int argc, char** argv) {
                  weightTypeName(report.weightType), matmulComputeName(report.compute), report.loadSeconds,
                  report.bytesRead / 1e9, report.rssBytes / 1e9, report.peakRssBytes / 1e9);
   }
+}
+
+}  // namespace
+
+int coordinatorCommand(int argc, char** argv) {
+  const auto parsed = parser().parse(argc, argv);
+  if (!parsed) return 0;
+  const ParsedArgs& args = *parsed;
+  const std::filesystem::path modelDir = args.str("model");
+  const ModelConfig config = loadModelConfig(modelDir / "config.json");
+  const Tokenizer tokenizer = Tokenizer::load(modelDir);
+  ServerOptions serverOptions = serverOptionsFrom(args, modelDir, config);
+  serverOptions.recoveryTimeout = positiveSeconds(args, "recovery-timeout");
+  const ClusterExecutorOptions options = clusterOptions(args, config, serverOptions.maxBatchTokens);
+
+  std::fprintf(stderr, "phalanx coordinator: %d worker(s), tp %d x pp %d; loading %s\n", options.plan.workers(),
+               options.plan.tp, options.plan.pp, options.checkpointDir.c_str());
+  const auto cluster = ClusterExecutor::start(options);
+  printLoadReports(*cluster);
 
   serverOptions.ready = [&cluster] { return cluster->ready(); };
   CoordinatorMetrics metrics;

@@ -65,37 +65,8 @@ class ApiService final : public kj::HttpService {
       authorize(headers);
       if (path == "/v1/completions" || path == "/v1/chat/completions") {
         expect(method, kj::HttpMethod::POST);
-        if (context_.draining) {
-          throw ApiError{.status = 503, .message = "the server is shutting down", .type = "server_unavailable_error",
-                         .code = "draining", .retryAfterSeconds = 5};
-        }
-        // Not gated on ready(): while a cluster recovers, new requests queue behind the replayed ones and run when
-        // it is back (or fail after the recovery timeout), as the requests in flight do.
-        const ApiEndpoint endpoint =
-            path == "/v1/completions" ? ApiEndpoint::kCompletions : ApiEndpoint::kChatCompletions;
-        const uint64_t limit = uint64_t(context_.options.maxRequestBytes);
-        const ApiError tooLarge{.status = 413,
-                                .message = "the request body exceeds " + std::to_string(limit) + " bytes"};
-        KJ_IF_MAYBE(length, body.tryGetLength()) {
-          if (*length > limit) return sendError(response, context_, tooLarge);
-        }
-        // The whole body within the timeout, not only the headers: a client trickling bytes must not hold a
-        // connection (and its buffer) for ever.
-        const auto seconds = context_.options.bodyTimeout.count() / 1000.0;
-        const ApiError slow{.status = 408, .message = "the request body did not arrive within " +
-                                                      std::to_string(seconds).substr(0, 4) + " s"};
-        auto reading = body.readAllText(limit).then(
-            [](kj::String text) { return BodyRead{BodyRead::kRead, kj::mv(text)}; },
-            [](kj::Exception&&) { return BodyRead{BodyRead::kTooLarge, nullptr}; });
-        auto timedOut = timer_.afterDelay(context_.options.bodyTimeout.count() * kj::MILLISECONDS).then([] {
-          return BodyRead{BodyRead::kTimedOut, nullptr};
-        });
-        return reading.exclusiveJoin(kj::mv(timedOut))
-            .then([this, endpoint, tooLarge, slow, &response](BodyRead read) -> kj::Promise<void> {
-              if (read.outcome == BodyRead::kTimedOut) return sendError(response, context_, slow);
-              if (read.outcome == BodyRead::kTooLarge) return sendError(response, context_, tooLarge);
-              return complete(endpoint, read.text, response);
-            });
+        return receiveCompletion(
+            path == "/v1/completions" ? ApiEndpoint::kCompletions : ApiEndpoint::kChatCompletions, body, response);
       }
       if (path == "/v1/models") {
         expect(method, kj::HttpMethod::GET);
@@ -110,12 +81,7 @@ class ApiService final : public kj::HttpService {
       }
       if (path == "/metrics" && context_.options.metrics) {
         expect(method, kj::HttpMethod::GET);
-        kj::HttpHeaders out(context_.headerTable);
-        out.set(kj::HttpHeaderId::CONTENT_TYPE, "text/plain; version=0.0.4");
-        auto text = kj::str(context_.options.metrics(context_.scheduler.stats()).c_str());
-        auto stream = response.send(200, "OK", out, uint64_t(text.size()));
-        auto written = stream->write(text.begin(), text.size());
-        return written.attach(kj::mv(stream), kj::mv(text));
+        return sendMetrics(response);
       }
       throw ApiError{.status = 404, .message = "no route " + path, .type = "not_found_error"};
     } catch (const ApiError& error) {
@@ -124,6 +90,48 @@ class ApiService final : public kj::HttpService {
   }
 
  private:
+  // A completion's body, read whole within the size and time limits, then answered.
+  kj::Promise<void> receiveCompletion(ApiEndpoint endpoint, kj::AsyncInputStream& body, Response& response) {
+    if (context_.draining) {
+      throw ApiError{.status = 503, .message = "the server is shutting down", .type = "server_unavailable_error",
+                     .code = "draining", .retryAfterSeconds = 5};
+    }
+    // Not gated on ready(): while a cluster recovers, new requests queue behind the replayed ones and run when it
+    // is back (or fail after the recovery timeout), as the requests in flight do.
+    const uint64_t limit = uint64_t(context_.options.maxRequestBytes);
+    const ApiError tooLarge{.status = 413, .message = "the request body exceeds " + std::to_string(limit) + " bytes"};
+    KJ_IF_MAYBE(length, body.tryGetLength()) {
+      if (*length > limit) return sendError(response, context_, tooLarge);
+    }
+    // The whole body within the timeout, not only the headers: a client trickling bytes must not hold a connection
+    // (and its buffer) for ever.
+    const auto seconds = context_.options.bodyTimeout.count() / 1000.0;
+    const ApiError slow{.status = 408,
+                        .message = "the request body did not arrive within " + std::to_string(seconds).substr(0, 4) +
+                                   " s"};
+    auto reading = body.readAllText(limit).then(
+        [](kj::String text) { return BodyRead{BodyRead::kRead, kj::mv(text)}; },
+        [](kj::Exception&&) { return BodyRead{BodyRead::kTooLarge, nullptr}; });
+    auto timedOut = timer_.afterDelay(context_.options.bodyTimeout.count() * kj::MILLISECONDS).then([] {
+      return BodyRead{BodyRead::kTimedOut, nullptr};
+    });
+    return reading.exclusiveJoin(kj::mv(timedOut))
+        .then([this, endpoint, tooLarge, slow, &response](BodyRead read) -> kj::Promise<void> {
+          if (read.outcome == BodyRead::kTimedOut) return sendError(response, context_, slow);
+          if (read.outcome == BodyRead::kTooLarge) return sendError(response, context_, tooLarge);
+          return complete(endpoint, read.text, response);
+        });
+  }
+
+  kj::Promise<void> sendMetrics(Response& response) {
+    kj::HttpHeaders out(context_.headerTable);
+    out.set(kj::HttpHeaderId::CONTENT_TYPE, "text/plain; version=0.0.4");
+    auto text = kj::str(context_.options.metrics(context_.scheduler.stats()).c_str());
+    auto stream = response.send(200, "OK", out, uint64_t(text.size()));
+    auto written = stream->write(text.begin(), text.size());
+    return written.attach(kj::mv(stream), kj::mv(text));
+  }
+
   static void expect(kj::HttpMethod method, kj::HttpMethod wanted) {
     if (method != wanted) {
       throw ApiError{.status = 405, .message = std::string("this route takes ") + kj::str(wanted).cStr() +
