@@ -45,6 +45,9 @@ ArgParser parser() {
       .option("allreduce-dtype", "T",
               "what tensor-parallel all-reduces send: f32, or bf16 (half the bytes; sums in f32; UCX workers only)",
               "f32")
+      .option("micro-batches", "N",
+              "pipeline micro-batches: steps in flight at once, each over its own share of the requests, so every "
+              "stage works at once (0: one per stage; 1: one batch walks the stages)", "0")
       .option("recovery-timeout", "S", "seconds requests wait for a faulted cluster before they fail", "60")
       .option("connect-timeout", "S",
               "seconds to keep trying to reach each worker at start-up (refused, or its name not resolving yet)", "10")
@@ -124,6 +127,8 @@ int coordinatorCommand(int argc, char** argv) {
   const Tokenizer tokenizer = Tokenizer::load(modelDir);
   ServerOptions serverOptions = serverOptionsFrom(args, modelDir, config);
   serverOptions.recoveryTimeout = positiveSeconds(args, "recovery-timeout");
+  serverOptions.microBatches = int(args.integer("micro-batches"));
+  if (serverOptions.microBatches < 0) throwInvalidArgument("--micro-batches must be 0 (one per stage) or more");
   const ClusterExecutorOptions options = clusterOptions(args, config, serverOptions.maxBatchTokens);
 
   std::fprintf(stderr, "phalanx coordinator: %d worker(s), tp %d x pp %d; loading %s\n", options.plan.workers(),

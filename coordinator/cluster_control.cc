@@ -320,35 +320,58 @@ kj::Promise<void> ClusterExecutor::Control::stepAll(const StepBatch& batch, std:
   }
   const std::string slow = "the step took longer than " + std::to_string(options.stepTimeout.count()) + " ms";
   auto abort = kj::newPromiseAndFulfiller<void>();
-  stepAbort_ = kj::mv(abort.fulfiller);
+  std::erase_if(stepAborts_, [](auto& fulfiller) { return !fulfiller->isWaiting(); });
+  stepAborts_.push_back(kj::mv(abort.fulfiller));
   return withTimeout(allOrFirstError(kj::mv(steps)), toKj(options.stepTimeout), slow)
       .exclusiveJoin(heartbeat().then([]() -> kj::Promise<void> { return kj::NEVER_DONE; }))
       .exclusiveJoin(abort.promise.then([]() -> kj::Promise<void> { return kj::NEVER_DONE; }));
 }
 
-void ClusterExecutor::Control::step(const StepBatch& batch, std::vector<StepOutput>& outputs,
-                                    std::vector<RankStepTimings>& timings) {
-  outputs.resize(links_.size());
-  timings.assign(links_.size(), {});
+void ClusterExecutor::Control::launch(const StepBatch& batch, const std::shared_ptr<PendingStep>& step) {
+  step->batch = &batch;
+  step->outputs.resize(links_.size());
+  step->timings.assign(links_.size(), {});
   if (!ready) {
     std::string failure;
     executor_->executeSync([this, &failure] { failure = lastFailure_; });
     throw Error(ErrorKind::kDisconnected, "cluster not ready (reconnecting): " + failure);
   }
-  call([&]() -> kj::Promise<void> {
+  executor_->executeSync([this, &batch, step] {
+    if (stepsInFlight_++ == 0) raised_.reset();  // the first error of this run of steps is theirs
+    kj::Promise<void> work = nullptr;
     if (batch.kvEpoch != 0 && batch.kvEpoch != kvEpoch) {
-      return raise(Error(ErrorKind::kDisconnected, "the cluster reconnected since this batch was planned (KV epoch " +
+      work = raise(Error(ErrorKind::kDisconnected, "the cluster reconnected since this batch was planned (KV epoch " +
                                                        std::to_string(batch.kvEpoch) + ", now " +
                                                        std::to_string(kvEpoch) + "): its KV may be gone"));
+    } else {
+      // Encoded and sent in this turn of the loop: every worker receives the steps in launch order.
+      work = stepAll(batch, step->outputs, step->timings).catch_([this](kj::Exception&& e) -> kj::Promise<void> {
+        const Error error = toError(e);
+        // A batch every worker refused left the cluster as it was; anything else may have left a TP group halfway
+        // through its all-reduces: rejoin everyone before the next step.
+        if (error.kind() != ErrorKind::kInvalidArgument) startRecovery(error.what());
+        return kj::mv(e);
+      });
     }
-    return stepAll(batch, outputs, timings).catch_([this](kj::Exception&& e) -> kj::Promise<void> {
-      const Error error = toError(e);
-      // A batch every worker refused left the cluster as it was; anything else may have left a TP group halfway
-      // through its all-reduces: rejoin everyone before the next step.
-      if (error.kind() != ErrorKind::kInvalidArgument) startRecovery(error.what());
-      return kj::mv(e);
-    });
+    tasks_->add(work.then([this, step] { finish(*step, std::nullopt); },
+                          [this, step](kj::Exception&& e) { finish(*step, toError(e)); }));
   });
+}
+
+void ClusterExecutor::Control::finish(PendingStep& step, std::optional<Error> error) {
+  --stepsInFlight_;
+  {
+    std::lock_guard lock(pendingMutex_);
+    step.done = true;
+    step.error = std::move(error);
+  }
+  pendingDone_.notify_all();
+}
+
+void ClusterExecutor::Control::await(PendingStep& step) {
+  std::unique_lock lock(pendingMutex_);
+  pendingDone_.wait(lock, [&step] { return step.done; });
+  if (step.error) throw *step.error;
 }
 
 void ClusterExecutor::Control::drop(Link& link, const std::string& reason) {

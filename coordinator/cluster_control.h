@@ -27,15 +27,26 @@ namespace phx {
 
 inline kj::Duration toKj(std::chrono::milliseconds ms) { return ms.count() * kj::MILLISECONDS; }
 
+struct ClusterExecutor::PendingStep {
+  const StepBatch* batch = nullptr;
+  std::chrono::steady_clock::time_point launchedAt;
+  std::vector<StepOutput> outputs;        // by global worker index
+  std::vector<RankStepTimings> timings;
+  bool done = false;  // guarded by Control's pending mutex
+  std::optional<Error> error;
+};
+
 struct ClusterExecutor::Control {
   explicit Control(ClusterExecutorOptions options);
   ~Control();
 
   // Blocking calls, from the executor's caller thread.
   void startUp();  // connect, hello, load, swap: throws phx::Error naming the worker
-  // Runs the step on every worker; outputs[i] and timings[i] are worker i's. Throws phx::Error (kDisconnected
-  // naming the worker; kInvalidArgument when the workers refuse the batch).
-  void step(const StepBatch& batch, std::vector<StepOutput>& outputs, std::vector<RankStepTimings>& timings);
+  // Sends the step to every worker and returns; await() blocks until every worker answered, then outputs[i] and
+  // timings[i] are worker i's, or throws phx::Error (kDisconnected naming the worker; kInvalidArgument when the
+  // workers refuse the batch). Steps launched together run in launch order on every worker.
+  void launch(const StepBatch& batch, const std::shared_ptr<PendingStep>& step);
+  void await(PendingStep& step);
   std::vector<WorkerLoadReport> loadReports();
   void shutdownWorkers();
   MatmulCompute compute() const { return MatmulCompute(compute_.load()); }
@@ -83,6 +94,7 @@ struct ClusterExecutor::Control {
   kj::Promise<void> heartbeat();
   kj::Promise<void> stepAll(const StepBatch& batch, std::vector<StepOutput>& outputs,
                             std::vector<RankStepTimings>& timings);
+  void finish(PendingStep& step, std::optional<Error> error);
   void drop(Link& link, const std::string& reason);
   void startRecovery(const std::string& reason);
   kj::Promise<void> recoveryLoop();
@@ -103,9 +115,12 @@ struct ClusterExecutor::Control {
   std::string lastFailure_;
   bool recovering_ = false;
   bool stopping_ = false;
-  // Rejected when a worker disconnects while a step runs: the step fails at once rather than when a surviving
-  // peer's data-plane wait for the dead worker times out.
-  kj::Own<kj::PromiseFulfiller<void>> stepAbort_;
+  // Rejected when a worker disconnects while steps run: they fail at once rather than when a surviving peer's
+  // data-plane wait for the dead worker times out. One per step in flight.
+  std::vector<kj::Own<kj::PromiseFulfiller<void>>> stepAborts_;
+  int stepsInFlight_ = 0;
+  std::mutex pendingMutex_;
+  std::condition_variable pendingDone_;
 
   // The I/O thread and its loop.
   std::thread thread_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 #include <thread>
 
 #include "common/error.h"
@@ -28,6 +29,7 @@ std::unique_ptr<ClusterExecutor> ClusterExecutor::start(ClusterExecutorOptions o
   return executor;
 }
 
+ClusterExecutor::ClusterExecutor() = default;
 ClusterExecutor::~ClusterExecutor() = default;
 
 int64_t ClusterExecutor::kvBlockSize() const { return control_->options.kvBlockSize; }
@@ -46,11 +48,35 @@ bool ClusterExecutor::waitReady(std::chrono::milliseconds timeout) const {
 }
 
 const StepOutput& ClusterExecutor::run(const StepBatch& batch) {
-  const auto start = Clock::now();
-  std::vector<StepOutput>& outputs = rankOutputs_;
-  control_->step(batch, outputs, timings_.ranks);
-  merge(batch);
-  timings_.wallSeconds = std::chrono::duration<double>(Clock::now() - start).count();
+  launch(batch);
+  return collect();
+}
+
+int ClusterExecutor::maxStepsInFlight() const { return control_->options.plan.pp; }
+
+void ClusterExecutor::launch(const StepBatch& batch) {
+  if (int(launched_.size()) >= maxStepsInFlight()) {
+    throw std::logic_error("cluster: " + std::to_string(launched_.size()) + " steps in flight already (one per stage)");
+  }
+  auto step = std::make_shared<PendingStep>();
+  step->launchedAt = Clock::now();
+  launched_.push_back(step);
+  try {
+    control_->launch(batch, step);
+  } catch (...) {
+    launched_.pop_back();
+    throw;
+  }
+}
+
+const StepOutput& ClusterExecutor::collect() {
+  if (launched_.empty()) throw std::logic_error("cluster: collect() without a launched step");
+  const std::shared_ptr<PendingStep> step = launched_.front();
+  launched_.pop_front();
+  control_->await(*step);
+  merge(*step->batch, step->outputs);
+  timings_.ranks = std::move(step->timings);
+  timings_.wallSeconds = std::chrono::duration<double>(Clock::now() - step->launchedAt).count();
   double slowest = 0;
   for (const RankStepTimings& t : timings_.ranks) {
     slowest = std::max(slowest, t.computeSeconds + t.commSeconds + t.waitSeconds);
@@ -60,10 +86,10 @@ const StepOutput& ClusterExecutor::run(const StepBatch& batch) {
 }
 
 // The last stage's tensor ranks hold consecutive vocab slices: concatenate their rows, or merge their candidates.
-void ClusterExecutor::merge(const StepBatch& batch) {
+void ClusterExecutor::merge(const StepBatch& batch, const std::vector<StepOutput>& rankOutputs) {
   const ShardPlan& plan = control_->options.plan;
   std::vector<const StepOutput*> slices;
-  for (int t = 0; t < plan.tp; ++t) slices.push_back(&rankOutputs_[size_t(plan.rank(plan.pp - 1, t).worker)]);
+  for (int t = 0; t < plan.tp; ++t) slices.push_back(&rankOutputs[size_t(plan.rank(plan.pp - 1, t).worker)]);
   std::sort(slices.begin(), slices.end(), [](auto* a, auto* b) { return a->vocabBegin < b->vocabBegin; });
   const int64_t rows = slices.front()->rows;
   int64_t expectedRows = 0;

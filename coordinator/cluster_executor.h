@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -97,6 +98,10 @@ class ClusterExecutor final : public StepExecutor {
   // Throws phx::Error: kDisconnected naming the worker (it died, hung or the cluster is still reconnecting),
   // kInvalidArgument for a batch the workers refuse.
   const StepOutput& run(const StepBatch& batch) override;
+  // One step per pipeline stage in flight: while stage s computes one step, stage s + 1 computes the one before.
+  int maxStepsInFlight() const override;
+  void launch(const StepBatch& batch) override;
+  const StepOutput& collect() override;
 
   // Every worker connected, loaded and joined.
   bool ready() const override;
@@ -113,14 +118,15 @@ class ClusterExecutor final : public StepExecutor {
   // Asks every connected worker to exit.
   void shutdownWorkers();
 
-  struct Control;  // the I/O thread's side (coordinator/cluster_control.h)
+  struct Control;      // the I/O thread's side (coordinator/cluster_control.h)
+  struct PendingStep;  // a launched step until collected
 
  private:
-  ClusterExecutor() = default;
-  void merge(const StepBatch& batch);
+  ClusterExecutor();
+  void merge(const StepBatch& batch, const std::vector<StepOutput>& rankOutputs);
 
   std::unique_ptr<Control> control_;
-  std::vector<StepOutput> rankOutputs_;  // by global worker index
+  std::deque<std::shared_ptr<PendingStep>> launched_;  // oldest first
   StepOutput output_;
   ClusterStepTimings timings_;
 };

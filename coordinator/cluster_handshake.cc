@@ -63,8 +63,9 @@ kj::Promise<void> ClusterExecutor::Control::openConnection(Link& link) {
             tasks_->add(link.rpc->onDisconnect().then([this, &link, generation] {
               if (generation != link.generation || stopping_) return;
               log(link.name() + " disconnected");
-              if (stepAbort_ && stepAbort_->isWaiting()) {
-                stepAbort_->reject(raise(Error(ErrorKind::kDisconnected, link.name() + " disconnected")));
+              for (auto& abort : stepAborts_) {
+                if (abort->isWaiting())
+                  abort->reject(raise(Error(ErrorKind::kDisconnected, link.name() + " disconnected")));
               }
               drop(link, "disconnected");
               startRecovery(link.name() + " disconnected");

@@ -6,7 +6,7 @@
 #include "common/elapsed.h"
 #include "common/error.h"
 #include "coordinator/step_plan.h"
-#include "coordinator/token_stream.h"
+#include "coordinator/scheduler_sequence.h"
 
 namespace phx {
 namespace {
@@ -14,34 +14,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 }  // namespace
-
-struct Scheduler::Sequence {
-  Sequence(uint64_t id, SequenceRequest request, SequenceSink sink, const Tokenizer& tokenizer)
-      : id(id),
-        sink(std::move(sink)),
-        tokens(std::move(request.promptTokens)),
-        promptTokens(int64_t(tokens.size())),
-        sampler(request.params, request.fallbackSeed),
-        stream(tokenizer, request.params.stopTokenIds, request.params.stopStrings) {}
-
-  uint64_t id;
-  SequenceSink sink;
-  std::vector<int32_t> tokens;  // prompt, then generated: a preempted sequence recomputes all of them
-  int64_t promptTokens;
-  std::vector<int32_t> generated;
-  int64_t computed = 0;  // tokens whose keys and values are in the cache
-  BlockTable table;
-  std::vector<uint64_t> blockHashes;  // chain hashes of the full blocks offered to the prefix cache
-  Sampler sampler;
-  TokenStream stream;
-  int64_t cachedPromptTokens = 0;
-  bool ended = false;
-  Clock::time_point submitted = Clock::now();
-  Clock::time_point admitted{};
-  Clock::time_point firstToken{};
-  Clock::time_point lastToken{};
-  SequenceReport report;
-};
 
 Scheduler::Scheduler(StepExecutor& executor, const Tokenizer& tokenizer, SchedulerOptions options,
                      SchedulerHooks hooks)
@@ -60,13 +32,16 @@ Scheduler::Scheduler(StepExecutor& executor, std::unique_ptr<BlockAllocator> own
       hooks_(std::move(hooks)),
       ownAllocator_(std::move(own)),
       allocator_(lent != nullptr ? *lent : *ownAllocator_),
-      prefixCache_(allocator_) {
+      prefixCache_(allocator_),
+      depth_(std::clamp(options.microBatches > 0 ? options.microBatches : executor.maxStepsInFlight(), 1,
+                        std::max(1, executor.maxStepsInFlight()))) {
   if (options_.maxBatchTokens < 1 || options_.maxRunning < 1 || options_.maxWaiting < 1 || options_.maxContext < 2 ||
       options_.candidates < 0) {
     throwInvalidArgument("scheduler: max batch tokens, max running and max waiting must be positive, the context at "
                          "least 2 positions and candidates 0 or more");
   }
   kvEpoch_ = executor_.kvEpoch();
+  counters_.microBatches = depth_;
   counters_.kvBlockSize = allocator_.blockSize();
   counters_.kvBlocksTotal = allocator_.numBlocks();
   stats_ = counters_;
@@ -136,9 +111,13 @@ void Scheduler::takeSubmissions() {
   for (uint64_t id : cancelled) {
     auto matches = [id](const std::unique_ptr<Sequence>& s) { return s->id == id; };
     if (auto it = std::find_if(running_.begin(), running_.end(), matches); it != running_.end()) {
-      allocator_.release((*it)->table);  // freed at once: the blocks serve the next admission
-      (*it)->ended = true;
-      ++counters_.sequencesCancelled;
+      if ((*it)->inFlight) {
+        (*it)->cancelRequested = true;  // its step is writing its blocks: ended when the step is collected
+      } else if (!(*it)->ended) {
+        allocator_.release((*it)->table);  // freed at once: the blocks serve the next admission
+        (*it)->ended = true;
+        ++counters_.sequencesCancelled;
+      }
     }
     if (auto it = std::find_if(waiting_.begin(), waiting_.end(), matches); it != waiting_.end()) {
       allocator_.release((*it)->table);
@@ -146,53 +125,6 @@ void Scheduler::takeSubmissions() {
       ++counters_.sequencesCancelled;
     }
   }
-}
-
-void Scheduler::admit() {
-  const int64_t blockSize = allocator_.blockSize();
-  while (!waiting_.empty() && int64_t(running_.size()) < options_.maxRunning) {
-    Sequence& sequence = *waiting_.front();
-    const int64_t length = int64_t(sequence.tokens.size());
-    if (allocator_.blocksFor(length + 1) > allocator_.numBlocks()) {
-      // Only a preempted sequence grows past the pool: it has generated all the pool can hold.
-      end(sequence, {.kind = SequenceEvent::Kind::kFinished, .finishReason = FinishReason::kLength});
-    } else {
-      // At least one token is computed even when the whole prompt is cached: its logits give the next token.
-      BlockTable matched;
-      if (options_.prefixCaching) matched = prefixCache_.acquire(sequence.tokens, (length - 1) / blockSize);
-      const int64_t needed = allocator_.blocksFor(length) - int64_t(matched.size());
-      if (allocator_.freeBlocks() < needed) prefixCache_.evictUntilFree(needed);
-      if (allocator_.freeBlocks() < needed) {
-        allocator_.release(matched);
-        break;  // first come, first served: the head of the queue waits for blocks
-      }
-      const int64_t reused = int64_t(matched.size());
-      sequence.table = std::move(matched);
-      allocator_.grow(sequence.table, length);
-      sequence.computed = reused * blockSize;
-      uint64_t previous = 0;
-      for (int64_t i = 0; i < reused; ++i) {
-        previous = PrefixCache::chainHash(previous, std::span(sequence.tokens).subspan(size_t(i * blockSize),
-                                                                                        size_t(blockSize)));
-        sequence.blockHashes.push_back(previous);
-      }
-      if (sequence.admitted == Clock::time_point{}) {
-        sequence.admitted = Clock::now();
-        sequence.cachedPromptTokens = sequence.computed;
-        counters_.prefixQueryTokens += sequence.promptTokens;
-        counters_.prefixHitTokens += sequence.computed;
-      }
-    }
-    running_.push_back(std::move(waiting_.front()));
-    waiting_.pop_front();
-  }
-}
-
-void Scheduler::preempt(Sequence& sequence) {
-  allocator_.release(sequence.table);
-  sequence.computed = 0;
-  sequence.blockHashes.clear();
-  ++counters_.preemptions;
 }
 
 // Every running sequence back to the head of the queue, in admission order, to be recomputed from its tokens.
@@ -241,44 +173,6 @@ bool Scheduler::executorUsable() {
     recoveringSince_.reset();
   }
   return false;
-}
-
-// Each sequence whose next step computes its last token needs the block that token lands in. When the pool is
-// short: evict cached prefixes, then preempt the newest sequence (possibly this one); a sequence alone in the
-// batch that still cannot grow ends with "length". Returns false when nothing is left to run.
-bool Scheduler::reserveDecodeBlocks() {
-  for (size_t i = 0; i < running_.size(); ++i) {
-    Sequence& sequence = *running_[i];
-    if (sequence.ended) continue;
-    const int64_t length = int64_t(sequence.tokens.size());
-    while (!allocator_.grow(sequence.table, length)) {
-      const int64_t short_ = allocator_.blocksFor(length) - int64_t(sequence.table.size());
-      if (prefixCache_.evictUntilFree(short_)) continue;
-      auto victim = std::find_if(running_.rbegin(), running_.rend(), [](auto& s) { return !s->ended; });
-      if (victim->get() == &sequence && std::count_if(running_.begin(), running_.end(),
-                                                      [](auto& s) { return !s->ended; }) == 1) {
-        end(sequence, {.kind = SequenceEvent::Kind::kFinished, .finishReason = FinishReason::kLength});
-        break;
-      }
-      const bool self = victim->get() == &sequence;
-      preempt(**victim);
-      waiting_.push_front(std::move(*victim));
-      running_.erase(std::next(victim).base());
-      if (self) break;
-    }
-  }
-  return std::any_of(running_.begin(), running_.end(), [](auto& s) { return !s->ended; });
-}
-
-void Scheduler::registerFullBlocks(Sequence& sequence) {
-  const int64_t blockSize = allocator_.blockSize();
-  while (int64_t(sequence.blockHashes.size() + 1) * blockSize <= sequence.computed) {
-    const int64_t block = int64_t(sequence.blockHashes.size());
-    const uint64_t previous = sequence.blockHashes.empty() ? 0 : sequence.blockHashes.back();
-    sequence.blockHashes.push_back(prefixCache_.insert(
-        previous, std::span(sequence.tokens).subspan(size_t(block * blockSize), size_t(blockSize)),
-        sequence.table[size_t(block)]));
-  }
 }
 
 void Scheduler::acceptToken(Sequence& sequence, SampledToken token) {
@@ -333,22 +227,83 @@ void Scheduler::end(Sequence& sequence, SequenceEvent event) {
 }
 
 void Scheduler::retireEnded() {
-  std::erase_if(running_, [](const std::unique_ptr<Sequence>& s) { return s->ended; });
+  std::erase_if(running_, [](const std::unique_ptr<Sequence>& s) { return s->ended && !s->inFlight; });
   std::erase_if(waiting_, [](const std::unique_ptr<Sequence>& s) { return s->ended; });
 }
 
-// Plan, run, update (vLLM's schedule() -> execute -> update_from_output()).
+// Plan, run, update (vLLM's schedule() -> execute -> update_from_output()). Pipelined, a step is launched for
+// each idle lane until as many are in flight as the executor takes, then the oldest is collected and applied.
 bool Scheduler::step() {
   takeSubmissions();
   retireEnded();
-  if (!executorUsable()) return awaitRecovery();
-  const StepPlan plan = schedule();
-  if (plan.empty()) return !running_.empty() || !waiting_.empty();
-  const auto start = Clock::now();
-  const StepOutput* output = execute(plan);
-  if (output == nullptr) return !waiting_.empty();
-  updateFromOutput(plan, *output, secondsBetween(start, Clock::now()));
+  if (launched_.empty()) {
+    if (!executorUsable()) return awaitRecovery();
+    drainForBlocks_ = false;
+  }
+  if (int(launched_.size()) < depth_ && !drainForBlocks_ && launchNext() && int(launched_.size()) < depth_) {
+    return true;
+  }
+  if (launched_.empty()) return !running_.empty() || !waiting_.empty();
+  collectOldest();
   return true;
+}
+
+// Plans the first idle lane (round robin) that has something to run and launches its step.
+bool Scheduler::launchNext() {
+  for (int i = 0; i < depth_; ++i) {
+    const int lane = (nextLane_ + i) % depth_;
+    if (std::any_of(launched_.begin(), launched_.end(), [lane](auto& s) { return s.lane == lane; })) continue;
+    LaunchedStep step = schedule(lane);
+    if (drainForBlocks_) return false;
+    if (step.plan.empty()) continue;
+    nextLane_ = (lane + 1) % depth_;
+    for (const PlannedChunk& chunk : step.plan.chunks) step.members[chunk.sequence]->inFlight = true;
+    step.start = Clock::now();
+    LaunchedStep& launched = launched_.emplace_back(std::move(step));
+    if (depth_ > 1) {
+      try {
+        executor_.launch(launched.plan.batch);
+      } catch (...) {
+        launched.launchError = std::current_exception();
+      }
+    }
+    return true;
+  }
+  return false;
+}
+
+void Scheduler::collectOldest() {
+  LaunchedStep& step = launched_.front();
+  const StepOutput* output = execute(step);  // null: failed, every step in flight abandoned and handled
+  if (output == nullptr) return;
+  for (const PlannedChunk& chunk : step.plan.chunks) landed(*step.members[chunk.sequence]);
+  updateFromOutput(step, *output, secondsBetween(step.start, Clock::now()));
+  launched_.pop_front();
+}
+
+// Its step is done: the sequence's blocks are its own again, and a cancel that waited for the step takes effect.
+void Scheduler::landed(Sequence& sequence) {
+  sequence.inFlight = false;
+  if (!sequence.cancelRequested || sequence.ended) return;
+  allocator_.release(sequence.table);
+  sequence.ended = true;
+  ++counters_.sequencesCancelled;
+}
+
+// After a failed step: the other steps in flight are waited for and dropped (they fail with it, or their outputs
+// go unread: their sequences are replayed or failed with the rest).
+void Scheduler::abandonLaunched() {
+  for (size_t i = 1; i < launched_.size(); ++i) {
+    if (launched_[i].launchError) continue;
+    try {
+      executor_.collect();
+    } catch (const std::exception&) {
+    }
+  }
+  for (LaunchedStep& step : launched_) {
+    for (const PlannedChunk& chunk : step.plan.chunks) landed(*step.members[chunk.sequence]);
+  }
+  launched_.clear();
 }
 
 bool Scheduler::awaitRecovery() {
@@ -362,27 +317,29 @@ bool Scheduler::awaitRecovery() {
   return true;
 }
 
-// Admits what fits, gives every running sequence the blocks its next token needs (preempting when short), and
-// plans the step over what is left running. Publishes the stats of the batch it plans.
-StepPlan Scheduler::schedule() {
-  admit();
+// Admits what fits into the lane, gives each of its sequences the blocks its next token needs (preempting when
+// short) and plans the lane's step. Publishes the stats of the batch it plans.
+Scheduler::LaunchedStep Scheduler::schedule(int lane) {
+  admit(lane);
   retireEnded();
-  const bool runnable = !running_.empty() && reserveDecodeBlocks();
+  const bool runnable = reserveDecodeBlocks(lane);
   retireEnded();
-  StepPlan plan;
-  if (runnable) {
+  LaunchedStep step{.lane = lane};
+  if (runnable && !drainForBlocks_) {
     std::vector<PlannableSequence> sequences;
     for (const auto& sequence : running_) {
+      if (sequence->ended || sequence->lane != lane) continue;
       const SamplingParams& p = sequence->sampler.params();
       // A request whose top_k or top_logprobs exceeds the batch's candidates widens its own rows only.
       const int32_t wanted = options_.candidates > 0 ? std::max(p.topK, p.topLogprobs) : 0;
       const int32_t own = wanted > options_.candidates ? int32_t(std::min<int64_t>(wanted, tokenizer_.vocabSize())) : 0;
       sequences.push_back({sequence->tokens, sequence->computed, &sequence->table, own});
+      step.members.push_back(sequence.get());
     }
-    plan = planStep(sequences, options_.maxBatchTokens, options_.candidates, kvEpoch_);
+    step.plan = planStep(sequences, options_.maxBatchTokens, options_.candidates, kvEpoch_);
   }
   publishStats();
-  return plan;
+  return step;
 }
 
 // An executor's output that does not hold one row per sampled chunk, over the whole vocabulary, would be sampled
@@ -405,13 +362,15 @@ void Scheduler::checkOutput(const StepPlan& plan, const StepOutput& output) cons
 }
 
 // The step's logits, or null when it failed: a lost worker (kDisconnected) replays every sequence once the
-// cluster is back; any other failure fails the running sequences.
-const StepOutput* Scheduler::execute(const StepPlan& plan) {
+// cluster is back; any other failure fails the running sequences. Either way the other steps in flight go with it.
+const StepOutput* Scheduler::execute(LaunchedStep& step) {
   try {
-    const StepOutput& output = executor_.run(plan.batch);
-    checkOutput(plan, output);
+    if (step.launchError) std::rethrow_exception(step.launchError);
+    const StepOutput& output = depth_ > 1 ? executor_.collect() : executor_.run(step.plan.batch);
+    checkOutput(step.plan, output);
     return &output;
   } catch (const std::exception& error) {
+    abandonLaunched();
     const auto* known = dynamic_cast<const Error*>(&error);
     const ErrorKind kind = known ? known->kind() : ErrorKind::kInternal;
     if (kind == ErrorKind::kDisconnected) {
@@ -429,16 +388,18 @@ const StepOutput* Scheduler::execute(const StepPlan& plan) {
 
 // Advances each planned sequence by its chunk, offers its full blocks to the prefix cache and samples the rows it
 // asked for (logit rows come in batch order, one per sampled chunk).
-void Scheduler::updateFromOutput(const StepPlan& plan, const StepOutput& output, double seconds) {
+void Scheduler::updateFromOutput(const LaunchedStep& step, const StepOutput& output, double seconds) {
+  const StepPlan& plan = step.plan;
   recoveringSince_.reset();
   int64_t row = 0;
   for (const PlannedChunk& chunk : plan.chunks) {
-    Sequence& sequence = *running_[chunk.sequence];
+    Sequence& sequence = *step.members[chunk.sequence];
+    const int64_t r = chunk.sampled ? row++ : -1;
+    if (sequence.ended) continue;  // cancelled while its step was in flight
     counters_.promptTokens += std::clamp<int64_t>(sequence.promptTokens - sequence.computed, 0, chunk.tokens);
     sequence.computed += chunk.tokens;
     if (options_.prefixCaching) registerFullBlocks(sequence);
     if (!chunk.sampled) continue;
-    const int64_t r = row++;
     acceptToken(sequence, plan.batch.candidates > 0
                               ? sequence.sampler.sample(output.candidates.at(size_t(r)), sequence.generated)
                               : sequence.sampler.sample(output.row(r), sequence.generated));
@@ -480,6 +441,7 @@ void Scheduler::run(std::stop_token stop) {
     std::unique_lock lock(mutex_);
     wake_.wait(lock, stop, [this] { return !submitted_.empty() || !cancelled_.empty(); });
   }
+  abandonLaunched();
   takeSubmissions();
   for (auto& sequence : waiting_) {
     if (!sequence->ended)

@@ -10,6 +10,13 @@
 // batch is the pure planStep of coordinator/step_plan.h), then run, then applied (5: updateFromOutput). submit()
 // and cancel() may be called from any thread; steps run on the one thread that calls run().
 //
+// Pipelining (an executor with maxStepsInFlight() > 1: a cluster of PP stages): the running sequences are split
+// into as many lanes as steps may be in flight, each admitted sequence joining the lane being planned up to an
+// even share; each lane's step is launched while the others' are still running, and the oldest is collected and
+// applied before its lane plans again. Every stage then works at once on a different lane's step instead of one
+// batch walking the stages, and each sequence still gets the tokens it would alone. Nothing frees or moves the
+// blocks of a sequence whose step is in flight: a cancel waits for the step, and preempting waits for every step.
+//
 // Faults (a cluster worker died or hung): the KV of every sequence may be gone, so a step that fails with
 // kDisconnected, or any change of the executor's kvEpoch(), forgets the prefix cache and replays every running
 // sequence: it goes back to the head of the queue with its prompt and the tokens already sent, and is recomputed
@@ -22,6 +29,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -49,6 +57,9 @@ struct SchedulerOptions {
   bool prefixCaching = true;
   int32_t candidates = kDefaultCandidates;  // logit candidates per row (raised to a request's top_k/top_logprobs)
   std::chrono::milliseconds recoveryTimeout{60000};  // a fault's requests wait this long for the executor
+  // Pipeline micro-batches: lanes of sequences whose steps are in flight at once. 0: one per step the executor
+  // holds in flight (a cluster: its pipeline stages); 1: one batch at a time.
+  int microBatches = 0;
 };
 
 struct SequenceRequest {
@@ -84,6 +95,7 @@ struct SchedulerStats {
   int64_t prefixQueryTokens = 0;   // prompt tokens looked up in the prefix cache
   int64_t prefixHitTokens = 0;     // of which found (their prefill skipped)
   int64_t steps = 0;
+  int64_t microBatches = 1;  // lanes whose steps are in flight at once (pipeline micro-batching)
   int64_t lastStepSequences = 0;
   int64_t lastStepTokens = 0;
   int64_t preemptions = 0;
@@ -149,17 +161,31 @@ class Scheduler {
 
  private:
   struct Sequence;
+  // A planned step, launched and not yet applied: its lane's sequences (the planner's input, by chunk.sequence).
+  struct LaunchedStep {
+    StepPlan plan;
+    std::vector<Sequence*> members;
+    int lane = 0;
+    std::chrono::steady_clock::time_point start;
+    std::exception_ptr launchError;  // the executor refused it at launch: raised when collected
+  };
   Scheduler(StepExecutor& executor, std::unique_ptr<BlockAllocator> own, BlockAllocator* lent,
             const Tokenizer& tokenizer, SchedulerOptions options, SchedulerHooks hooks);
   // step(), in its phases: plan (admission, blocks, the batch), run, update (sample, advance, stats).
-  StepPlan schedule();
-  const StepOutput* execute(const StepPlan& plan);
+  LaunchedStep schedule(int lane);
+  bool launchNext();
+  void collectOldest();
+  const StepOutput* execute(LaunchedStep& step);
+  void abandonLaunched();
+  void landed(Sequence& sequence);
   void checkOutput(const StepPlan& plan, const StepOutput& output) const;
-  void updateFromOutput(const StepPlan& plan, const StepOutput& output, double seconds);
+  void updateFromOutput(const LaunchedStep& step, const StepOutput& output, double seconds);
   bool awaitRecovery();
   void takeSubmissions();
-  void admit();
-  bool reserveDecodeBlocks();
+  // KV blocks (scheduler_blocks.cc).
+  int64_t laneSize(int lane) const;
+  void admit(int lane);
+  bool reserveDecodeBlocks(int lane);
   void preempt(Sequence& sequence);
   // Faults: see the header comment. executorUsable() is false while the executor recovers.
   bool executorUsable();
@@ -196,6 +222,10 @@ class Scheduler {
   std::deque<std::unique_ptr<Sequence>> waiting_;
   std::vector<std::unique_ptr<Sequence>> running_;  // in admission order: the newest last (preempted first)
   SchedulerStats counters_;
+  const int depth_;  // lanes: the executor's maxStepsInFlight()
+  int nextLane_ = 0;
+  std::deque<LaunchedStep> launched_;  // oldest first; a deque keeps each batch in place while it is in flight
+  bool drainForBlocks_ = false;        // a lane must preempt: launch nothing until every step is collected
 };
 
 }  // namespace phx

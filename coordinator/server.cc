@@ -176,7 +176,7 @@ class ApiService final : public kj::HttpService {
             {"kv_blocks_total", s.kvBlocksTotal}, {"kv_blocks_used", s.kvBlocksUsed},
             {"kv_blocks_active", s.kvBlocksActive}, {"kv_blocks_cached", s.kvBlocksCached},
             {"prefix_query_tokens", s.prefixQueryTokens}, {"prefix_hit_tokens", s.prefixHitTokens},
-            {"steps", s.steps}, {"last_step_sequences", s.lastStepSequences}, {"last_step_tokens", s.lastStepTokens},
+            {"steps", s.steps}, {"micro_batches", s.microBatches}, {"last_step_sequences", s.lastStepSequences}, {"last_step_tokens", s.lastStepTokens},
             {"preemptions", s.preemptions}, {"sequences_finished", s.sequencesFinished},
             {"sequences_cancelled", s.sequencesCancelled}, {"sequences_failed", s.sequencesFailed},
             {"prompt_tokens", s.promptTokens}, {"generated_tokens", s.generatedTokens}};
@@ -220,6 +220,7 @@ void runServer(StepExecutor& executor, const Tokenizer& tokenizer, const ModelCo
                const ServerOptions& options, std::stop_token stop) {
   SchedulerOptions schedulerOptions;
   schedulerOptions.maxBatchTokens = options.maxBatchTokens;
+  schedulerOptions.microBatches = options.microBatches;
   schedulerOptions.maxRunning = options.maxRunning;
   schedulerOptions.maxWaiting = options.maxWaiting;
   schedulerOptions.maxContext = config.maxPositionEmbeddings;

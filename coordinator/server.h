@@ -29,6 +29,7 @@ struct ServerOptions {
   int64_t maxWaiting = 256;          // queued sequences; more get 429 with Retry-After
   int64_t maxBatchTokens = 512;      // tokens per model step (at most what the executor takes)
   int64_t maxRunning = 64;           // sequences in the running batch
+  int microBatches = 0;              // pipeline micro-batches (SchedulerOptions::microBatches)
   bool prefixCaching = true;
   int32_t candidates = kDefaultCandidates;  // logit candidates per row (0: dense logits)
   std::chrono::milliseconds recoveryTimeout{60000};  // requests wait this long for a faulted cluster to return

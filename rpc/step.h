@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <span>
+#include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace phx {
@@ -80,11 +82,34 @@ class StepExecutor {
   // malformed batch; kDisconnected when part of the executor went away (a cluster worker), in which case the KV
   // of every sequence may be lost and kvEpoch() moves on once the executor is back.
   virtual const StepOutput& run(const StepBatch& batch) = 0;
+
+  // Pipelining: an executor whose steps walk pipeline stages can hold several steps at once, each over sequences
+  // of its own, so that every stage works while the others do (vLLM's virtual engines). launch() starts a step and
+  // returns; collect() waits for the oldest step launched and not yet collected and returns its output (valid until
+  // the next collect or run), throwing as run() does. At most maxStepsInFlight() steps are launched and not
+  // collected; a launched batch must stay alive until its collect(). Executors of one stage run one step at a time.
+  virtual int maxStepsInFlight() const { return 1; }
+  virtual void launch(const StepBatch& batch);
+  virtual const StepOutput& collect();
   // False while the executor recovers from a fault (steps would fail with kDisconnected).
   virtual bool ready() const { return true; }
   // Changes whenever the KV pool may have lost contents (a cluster worker restarted or rejoined): every block's
   // keys and values from before are then untrustworthy, prefix cache included.
   virtual uint64_t kvEpoch() const { return 0; }
+
+ private:
+  const StepBatch* launched_ = nullptr;  // the default launch(): run at collect()
 };
+
+inline void StepExecutor::launch(const StepBatch& batch) {
+  if (launched_ != nullptr) throw std::logic_error("this executor runs one step at a time: collect() first");
+  launched_ = &batch;
+}
+
+inline const StepOutput& StepExecutor::collect() {
+  const StepBatch* batch = std::exchange(launched_, nullptr);
+  if (batch == nullptr) throw std::logic_error("collect() without a launched step");
+  return run(*batch);
+}
 
 }  // namespace phx

@@ -6,6 +6,8 @@
 // is tests/serving/scheduler_test.cc.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <deque>
 #include <random>
 
 #include "common/error.h"
@@ -81,6 +83,48 @@ class HalfVocabularyExecutor final : public StepExecutor {
  private:
   StepExecutor& inner_;
   StepOutput output_;
+};
+
+// A pipeline of `depth` stages as the scheduler sees one: steps are launched and run only when collected, oldest
+// first. Every launched batch must stay alive and untouched until collected, and no two steps in flight may share a
+// KV block (one would write what the other reads).
+class PipelinedExecutor final : public StepExecutor {
+ public:
+  PipelinedExecutor(StepExecutor& inner, int depth) : inner_(inner), depth_(depth) {}
+  int64_t kvBlockSize() const override { return inner_.kvBlockSize(); }
+  int64_t kvBlockCount() const override { return inner_.kvBlockCount(); }
+  int maxStepsInFlight() const override { return depth_; }
+  const StepOutput& run(const StepBatch& batch) override { return inner_.run(batch); }
+
+  void launch(const StepBatch& batch) override {
+    EXPECT_LT(int(inFlight_.size()), depth_) << "more steps launched than the pipeline holds";
+    for (const auto& [other, copy] : inFlight_) {
+      for (const SequenceStep& a : batch.sequences) {
+        for (const SequenceStep& b : other->sequences) {
+          for (int32_t block : a.blockTable) {
+            EXPECT_EQ(std::count(b.blockTable.begin(), b.blockTable.end(), block), 0)
+                << "KV block " << block << " is in two steps in flight";
+          }
+        }
+      }
+    }
+    inFlight_.push_back({&batch, batch});
+    mostInFlight = std::max(mostInFlight, int(inFlight_.size()));
+  }
+
+  const StepOutput& collect() override {
+    const auto [batch, copy] = inFlight_.front();
+    inFlight_.pop_front();
+    EXPECT_EQ(batch->tokens, copy.tokens) << "a launched batch changed before it was collected";
+    return inner_.run(copy);
+  }
+
+  int mostInFlight = 0;
+
+ private:
+  StepExecutor& inner_;
+  int depth_;
+  std::deque<std::pair<const StepBatch*, StepBatch>> inFlight_;
 };
 
 std::vector<int32_t> expectedTokens(std::vector<int32_t> context, int32_t count) {
@@ -183,6 +227,37 @@ TEST_F(SchedulerPolicyTest, PreemptionUnderAShortPoolStillGivesTheSameTokens) {
   for (size_t i = 0; i < prompts.size(); ++i) {
     EXPECT_EQ(outcomes[i].ids, expectedTokens(prompts[i], 30)) << "sequence " << i;
   }
+}
+
+TEST_F(SchedulerPolicyTest, PipelinedLanesKeepTwoStepsInFlightWithTheSameTokens) {
+  ContextHashExecutor inner(256, 16, tokenizer_->vocabSize());
+  PipelinedExecutor executor(inner, 2);
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < 6; ++i) prompts.push_back(randomPrompt(5 + 23 * i, uint64_t(i)));
+  SchedulerStats stats;
+  const auto outcomes = generate(executor, options(32), prompts, 12, &stats);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_TRUE(outcomes[i].finished);
+    EXPECT_EQ(outcomes[i].ids, expectedTokens(prompts[i], 12)) << "sequence " << i;
+  }
+  EXPECT_EQ(executor.mostInFlight, 2) << "the lanes never overlapped";
+  EXPECT_EQ(stats.kvBlocksActive, 0) << "every sequence's blocks are freed";
+}
+
+TEST_F(SchedulerPolicyTest, PipelinedPreemptionWaitsForTheStepsInFlightAndKeepsTheTokens) {
+  ContextHashExecutor inner(12, 8, tokenizer_->vocabSize());
+  PipelinedExecutor executor(inner, 2);
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < 4; ++i) prompts.push_back(randomPrompt(20 + 5 * i, uint64_t(100 + i)));
+  SchedulerOptions o = options(64);
+  o.prefixCaching = false;
+  SchedulerStats stats;
+  const auto outcomes = generate(executor, o, prompts, 30, &stats);
+  EXPECT_GT(stats.preemptions, 0) << "the pool was meant to run short";
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(outcomes[i].ids, expectedTokens(prompts[i], 30)) << "sequence " << i;
+  }
+  EXPECT_EQ(executor.mostInFlight, 2);
 }
 
 TEST_F(SchedulerPolicyTest, ASharedPrefixIsReadFromTheCacheWithTheSameTokens) {
