@@ -44,6 +44,22 @@ double ParsedArgs::number(const std::string& name) const {
   throwInvalidArgument("--" + name + " expects a number, got '" + text + "'");
 }
 
+std::vector<double> ParsedArgs::numberList(const std::string& name) const {
+  std::vector<double> values;
+  std::stringstream stream(str(name));
+  std::string item;
+  while (std::getline(stream, item, ',')) {
+    try {
+      size_t used = 0;
+      values.push_back(std::stod(item, &used));
+      if (used == item.size()) continue;
+    } catch (const std::exception&) {
+    }
+    throwInvalidArgument("--" + name + " expects comma-separated numbers such as 1,2, got '" + item + "'");
+  }
+  return values;
+}
+
 std::vector<int64_t> ParsedArgs::integerList(const std::string& name) const {
   std::vector<int64_t> values;
   std::stringstream stream(str(name));

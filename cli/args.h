@@ -20,6 +20,7 @@ class ParsedArgs {
   double number(const std::string& name) const;
   // "1,16,64" -> {1, 16, 64}
   std::vector<int64_t> integerList(const std::string& name) const;
+  std::vector<double> numberList(const std::string& name) const;
   // "a,b,,c" -> {"a", "b", "c"}: empty items are dropped.
   std::vector<std::string> strList(const std::string& name) const;
   // A byte size (parseByteSize), naming this flag in the error.

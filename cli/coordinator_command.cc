@@ -45,6 +45,9 @@ ArgParser parser() {
       .option("allreduce-dtype", "T",
               "what tensor-parallel all-reduces send: f32, or bf16 (half the bytes; sums in f32; UCX workers only)",
               "f32")
+      .option("stage-weights", "W,W,..",
+              "layers split over the pipeline stages in proportion (default: evenly); e.g. 3,1 gives the last stage, "
+              "which also holds lm_head, fewer layers")
       .option("micro-batches", "N",
               "pipeline micro-batches: steps in flight at once, each over its own share of the requests, so every "
               "stage works at once (0: one per stage; 1: one batch walks the stages)", "0")
@@ -73,6 +76,7 @@ ClusterExecutorOptions clusterOptions(const ParsedArgs& args, const ModelConfig&
   spec.kvTokens = args.integer("kv-tokens");
   const std::optional<WeightType> weightType = parseWeightDtype(args.str("dtype"));
   spec.matrices = weightType.value_or(WeightType::kBf16);
+  if (args.has("stage-weights")) spec.stageMemoryWeights = args.numberList("stage-weights");
   const int64_t blockSize = args.integer("kv-block-size");
   if (spec.kvTokens < 1) throwInvalidArgument("--kv-tokens must be at least 1");
   if (blockSize < 1) throwInvalidArgument("--kv-block-size must be at least 1");

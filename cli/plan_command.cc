@@ -20,22 +20,6 @@
 namespace phx::cli {
 namespace {
 
-std::vector<double> parseNumberList(const std::string& text, const std::string& flag) {
-  std::vector<double> values;
-  std::stringstream stream(text);
-  std::string item;
-  while (std::getline(stream, item, ',')) {
-    try {
-      size_t used = 0;
-      values.push_back(std::stod(item, &used));
-      if (used == item.size()) continue;
-    } catch (const std::exception&) {
-    }
-    throwInvalidArgument("--" + flag + " expects comma-separated numbers such as 1,2, got '" + item + "'");
-  }
-  return values;
-}
-
 std::string rangeText(const IndexRange& range) {
   char text[48];
   std::snprintf(text, sizeof text, "[%lld, %lld)", (long long)range.begin, (long long)range.end());
@@ -128,7 +112,7 @@ int planCommand(int argc, char** argv) {
   spec.tp = int(args->integer("tp"));
   spec.pp = int(args->integer("pp"));
   if (args->has("stage-weights"))
-    spec.stageMemoryWeights = parseNumberList(args->str("stage-weights"), "stage-weights");
+    spec.stageMemoryWeights = args->numberList("stage-weights");
   spec.rankMemoryBytes = args->bytes("rank-memory");
   spec.kvTokens = args->integer("kv-tokens");
   spec.kvBytesPerElement = args->integer("kv-bytes");
