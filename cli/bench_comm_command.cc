@@ -1,7 +1,11 @@
 // phalanx bench-comm: all-reduce latency and bus bandwidth of the data plane, in one run, for UCX over shared
 // memory, UCX over TCP on loopback and MPI_Allreduce (Open MPI over its UCX PML and over ob1/vader). The command
-// forks its UCX ranks itself and launches the MPI ranks with mpirun running this same binary (--mpi-rank).
+// forks its UCX ranks itself and launches the MPI ranks with mpirun running this same binary (--mpi-rank). With
+// --netns NAME every rank first enters network namespace NAME-<rank> and talks over its interface NAME<rank>
+// (scripts/netns_hosts.sh), so the all-reduces cross the links scripts/netbench.sh shapes.
+#include <fcntl.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -106,9 +111,31 @@ std::vector<std::byte> readWhenPresent(const std::string& file) {
   return {begin, begin + bytes.size()};
 }
 
+// A rank on "host" `rank` of scripts/netns_hosts.sh's set NAME: its namespace and its one interface, for UCX (and
+// Open MPI's TCP BTL). Before UCX or MPI start, so they see only that namespace's links.
+void enterHost(const std::string& netns, int rank) {
+  const std::string path = "/var/run/netns/" + netns + "-" + std::to_string(rank);
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
+    throwIoError("bench-comm: cannot enter network namespace " + path + ": " + std::strerror(errno));
+  }
+  close(fd);
+  // UCX finds its devices in /sys/class/net, which shows the namespace that mounted /sys: remount it in a mount
+  // namespace of this process's own, as `ip netns exec` does.
+  if (unshare(CLONE_NEWNS) != 0 || mount("", "/", nullptr, MS_SLAVE | MS_REC, nullptr) != 0 ||
+      umount2("/sys", MNT_DETACH) != 0 || mount(path.c_str(), "/sys", "sysfs", 0, nullptr) != 0) {
+    throwIoError("bench-comm: cannot mount the /sys of network namespace " + path + ": " + std::strerror(errno));
+  }
+  const std::string device = netns + std::to_string(rank);
+  setenv("UCX_NET_DEVICES", device.c_str(), 1);
+  setenv("OMPI_MCA_btl_tcp_if_include", device.c_str(), 1);
+}
+
 // One UCX rank in a forked child: swap addresses through files in `dir`, measure, rank 0 writes the results.
-void ucxRank(int rank, int ranks, const std::string& dir, const std::vector<std::size_t>& sizes, int reps, int out) {
+void ucxRank(int rank, int ranks, const std::string& dir, const std::vector<std::size_t>& sizes, int reps, int out,
+             const std::string& netns) {
   pinToCore(rank);
+  if (!netns.empty()) enterHost(netns, rank);
   auto comm = UcxCommunicator::create();
   const auto mine = comm->address();
   {
@@ -131,7 +158,7 @@ void ucxRank(int rank, int ranks, const std::string& dir, const std::vector<std:
 }
 
 std::vector<Measurement> runUcx(const std::vector<std::pair<std::string, std::string>>& env, int ranks,
-                                const std::vector<std::size_t>& sizes, int reps) {
+                                const std::vector<std::size_t>& sizes, int reps, const std::string& netns) {
   char pattern[] = "/tmp/phx-bench-comm-XXXXXX";
   if (!mkdtemp(pattern)) throwIoError("bench-comm: mkdtemp");
   const std::string dir = pattern;
@@ -146,7 +173,7 @@ std::vector<Measurement> runUcx(const std::vector<std::pair<std::string, std::st
       for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
       int code = 0;
       try {
-        ucxRank(rank, ranks, dir, sizes, reps, pipeFds[1]);
+        ucxRank(rank, ranks, dir, sizes, reps, pipeFds[1], netns);
       } catch (const std::exception& error) {
         std::fprintf(stderr, "bench-comm rank %d: %s\n", rank, error.what());
         code = 1;
@@ -171,11 +198,17 @@ std::vector<Measurement> runUcx(const std::vector<std::pair<std::string, std::st
   return decode(text);
 }
 
-std::vector<Measurement> runMpi(const std::string& mcaFlags, int ranks, const std::string& sizesText, int reps) {
+std::vector<Measurement> runMpi(const std::string& mcaFlags, int ranks, const std::string& sizesText, int reps,
+                                const std::string& netns) {
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-  const std::string command = "mpirun --allow-run-as-root --oversubscribe -np " + std::to_string(ranks) +
+  // Across namespaces a rank cannot reach mpirun's PMIx server on this namespace's loopback: it listens on the
+  // bridge the namespaces hang off (scripts/netns_hosts.sh names it NAMEbr) instead.
+  const std::string pmix =
+      netns.empty() ? "" : "PMIX_MCA_ptl_tcp_remote_connections=1 PMIX_MCA_ptl_tcp_if_include=" + netns + "br ";
+  const std::string command = pmix + "mpirun --allow-run-as-root --oversubscribe -np " + std::to_string(ranks) +
                               " --bind-to core " + mcaFlags + " " + self + " bench-comm --mpi-rank --sizes " +
-                              sizesText + " --reps " + std::to_string(reps) + " 2>&1";
+                              sizesText + " --reps " + std::to_string(reps) +
+                              (netns.empty() ? "" : " --netns " + netns) + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) throwIoError("bench-comm: cannot start " + command);
   std::string text;
@@ -187,7 +220,13 @@ std::vector<Measurement> runMpi(const std::string& mcaFlags, int ranks, const st
   return decode(text);
 }
 
-int mpiRank(const std::vector<std::size_t>& sizes, int reps) {
+int mpiRank(const std::vector<std::size_t>& sizes, int reps, const std::string& netns) {
+  // Open MPI numbers the ranks in the environment before MPI_Init, which must already see the rank's namespace.
+  if (!netns.empty()) {
+    const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
+    if (rank == nullptr) throwInvalidArgument("bench-comm --mpi-rank --netns: OMPI_COMM_WORLD_RANK is not set");
+    enterHost(netns, std::atoi(rank));
+  }
   const int world = MpiCommunicator::worldSize();
   std::vector<int> group(world);
   for (int r = 0; r < world; ++r) group[r] = r;
@@ -200,7 +239,51 @@ int mpiRank(const std::vector<std::size_t>& sizes, int reps) {
 struct Transport {
   const char* name;
   const char* how;
+  const char* howAcrossHosts;  // with --netns; null: not across hosts (shared memory would bypass the links)
 };
+
+constexpr Transport kTransports[] = {
+    {"ucx-sm", "UCX_TLS=sm,self", nullptr},
+    {"ucx-tcp", "UCX_TLS=tcp,self UCX_NET_DEVICES=lo", "UCX_TLS=tcp,self, each rank on its namespace's interface"},
+    {"mpi-ucx", "mpirun --mca pml ucx (UCX_TLS=sm,self)", "mpirun --mca pml ucx (UCX_TLS=tcp,self)"},
+    {"mpi-ob1", "mpirun --mca pml ob1 --mca btl self,vader", "mpirun --mca pml ob1 --mca btl self,tcp"},
+};
+
+std::vector<Measurement> runTransport(const std::string& name, const ParsedArgs& args,
+                                      const std::vector<std::size_t>& sizes, const std::string& netns) {
+  const int ranks = int(args.integer("ranks")), reps = int(args.integer("reps"));
+  const bool hosts = !netns.empty();
+  if (name == "ucx-sm") return runUcx({{"UCX_TLS", "sm,self"}}, ranks, sizes, reps, netns);
+  if (name == "ucx-tcp") {
+    return runUcx({{"UCX_TLS", "tcp,self"}, {"UCX_NET_DEVICES", "lo"}}, ranks, sizes, reps, netns);
+  }
+  if (name == "mpi-ucx") {
+    return runMpi(std::string("--mca pml ucx --mca pml_ucx_tls any --mca pml_ucx_devices any ") +
+                      (hosts ? "-x UCX_TLS=tcp,self" : "-x UCX_TLS=sm,self -x UCX_NET_DEVICES=lo") +
+                      " --mca oob_tcp_if_include lo",
+                  ranks, args.str("sizes"), reps, netns);
+  }
+  return runMpi(
+      std::string("--mca pml ob1 --mca btl ") + (hosts ? "self,tcp" : "self,vader") + " --mca oob_tcp_if_include lo",
+      ranks, args.str("sizes"), reps, netns);
+}
+
+void report(const Transport& transport, bool acrossHosts, int ranks, const std::vector<Measurement>& results,
+            nlohmann::json& json) {
+  std::printf("\n%s (%s)\n%12s %14s %14s %16s\n", transport.name,
+              acrossHosts ? transport.howAcrossHosts : transport.how, "bytes", "median us", "p99 us", "bus GB/s");
+  for (const auto& m : results) {
+    const double busGbps = m.bytes * 2.0 * (ranks - 1) / ranks / (m.medianUs * 1e-6) / 1e9;
+    std::printf("%12zu %14.2f %14.2f %16.3f\n", m.bytes, m.medianUs, m.p99Us, busGbps);
+    json.push_back({{"transport", transport.name},
+                    {"bytes", m.bytes},
+                    {"ranks", ranks},
+                    {"latency_us_median", m.medianUs},
+                    {"latency_us_p99", m.p99Us},
+                    {"bus_bandwidth_gbps", busGbps}});
+  }
+  std::fflush(stdout);
+}
 
 }  // namespace
 
@@ -214,6 +297,9 @@ int benchCommCommand(int argc, char** argv) {
       .option("reps", "N", "timed calls per size up to 16 KiB (fewer above, at least 20)", "2000")
       .option("json", "FILE", "also write one JSON object per transport x size to FILE")
       .option("transports", "LIST", "comma list of ucx-sm, ucx-tcp, mpi-ucx, mpi-ob1", "ucx-sm,ucx-tcp,mpi-ucx,mpi-ob1")
+      .option("netns", "NAME",
+              "rank i runs in network namespace NAME-i over its interface NAMEi (scripts/netns_hosts.sh): the "
+              "all-reduces cross those links, over TCP (ucx-tcp, mpi-ucx, mpi-ob1); root")
       .flag("mpi-rank", "internal: run as one mpirun-launched rank");
   const auto parsed = parser.parse(argc, argv);
   if (!parsed) return 0;
@@ -222,47 +308,29 @@ int benchCommCommand(int argc, char** argv) {
   const int reps = static_cast<int>(args.integer("reps"));
   const int ranks = static_cast<int>(args.integer("ranks"));
   if (reps < 1 || ranks < 2) throwInvalidArgument("--reps must be >= 1 and --ranks >= 2");
-  if (args.has("mpi-rank")) return mpiRank(sizes, reps);
+  const std::string netns = args.optionalStr("netns").value_or("");
+  if (args.has("mpi-rank")) return mpiRank(sizes, reps, netns);
 
-  const std::string chosen = "," + args.str("transports") + ",";
-  const Transport transports[] = {
-      {"ucx-sm", "UCX_TLS=sm,self"},
-      {"ucx-tcp", "UCX_TLS=tcp,self UCX_NET_DEVICES=lo"},
-      {"mpi-ucx", "mpirun --mca pml ucx (UCX_TLS=sm,self)"},
-      {"mpi-ob1", "mpirun --mca pml ob1 --mca btl self,vader"},
-  };
-  std::printf("all-reduce sum of f32, %d ranks on %u cores; hardware limit: memory bandwidth ~30 GB/s "
-              "(PLATFORM.md); medians of up to %d calls\n",
-              ranks, std::thread::hardware_concurrency(), reps);
+  const std::vector<std::string> chosen = args.strList("transports");
+  for (const std::string& name : chosen) {
+    if (std::none_of(std::begin(kTransports), std::end(kTransports), [&](auto& t) { return t.name == name; })) {
+      throwInvalidArgument("--transports: unknown transport '" + name + "' (ucx-sm, ucx-tcp, mpi-ucx, mpi-ob1)");
+    }
+  }
+  std::printf(
+      "all-reduce sum of f32, %d ranks on %u cores%s; hardware limit: memory bandwidth ~30 GB/s "
+      "(PLATFORM.md); medians of up to %d calls\n",
+      ranks, std::thread::hardware_concurrency(),
+      netns.empty() ? "" : (", rank i in network namespace " + netns + "-i").c_str(), reps);
   nlohmann::json json = nlohmann::json::array();
-  for (const auto& transport : transports) {
-    if (chosen.find("," + std::string(transport.name) + ",") == std::string::npos) continue;
-    std::vector<Measurement> results;
-    const std::string name = transport.name;
-    if (name == "ucx-sm") results = runUcx({{"UCX_TLS", "sm,self"}}, ranks, sizes, reps);
-    if (name == "ucx-tcp") results = runUcx({{"UCX_TLS", "tcp,self"}, {"UCX_NET_DEVICES", "lo"}}, ranks, sizes, reps);
-    if (name == "mpi-ucx") {
-      results = runMpi("--mca pml ucx --mca pml_ucx_tls any --mca pml_ucx_devices any -x UCX_TLS=sm,self "
-                       "-x UCX_NET_DEVICES=lo --mca oob_tcp_if_include lo",
-                       ranks, args.str("sizes"), reps);
+  for (const auto& transport : kTransports) {
+    if (std::find(chosen.begin(), chosen.end(), transport.name) == chosen.end()) continue;
+    if (!netns.empty() && transport.howAcrossHosts == nullptr) {
+      throwInvalidArgument(std::string("bench-comm --netns: ") + transport.name +
+                           " shares memory, which would bypass the links between the namespaces; choose ucx-tcp, "
+                           "mpi-ucx or mpi-ob1");
     }
-    if (name == "mpi-ob1") {
-      results = runMpi("--mca pml ob1 --mca btl self,vader --mca oob_tcp_if_include lo", ranks, args.str("sizes"),
-                       reps);
-    }
-    std::printf("\n%s (%s)\n%12s %14s %14s %16s\n", transport.name, transport.how, "bytes", "median us", "p99 us",
-                "bus GB/s");
-    for (const auto& m : results) {
-      const double busGbps = m.bytes * 2.0 * (ranks - 1) / ranks / (m.medianUs * 1e-6) / 1e9;
-      std::printf("%12zu %14.2f %14.2f %16.3f\n", m.bytes, m.medianUs, m.p99Us, busGbps);
-      json.push_back({{"transport", transport.name},
-                      {"bytes", m.bytes},
-                      {"ranks", ranks},
-                      {"latency_us_median", m.medianUs},
-                      {"latency_us_p99", m.p99Us},
-                      {"bus_bandwidth_gbps", busGbps}});
-    }
-    std::fflush(stdout);
+    report(transport, !netns.empty(), ranks, runTransport(transport.name, args, sizes, netns), json);
   }
   if (args.has("json")) {
     std::ofstream out(args.str("json"));

@@ -5,10 +5,12 @@
 # workers started by bench itself), it runs `phalanx bench --tp` for each case and writes one JSON line per
 # record, with the link, its qdisc as tc shows it, the bytes that crossed the workers' links during the run (sent
 # plus received, all links together), and the per-hop round-trip time measured on the link. Root only; traffic
-# stays between these namespaces.
+# stays between these namespaces. With --comm it measures the data plane alone instead: `phalanx bench-comm` with
+# its ranks in the namespaces (UCX over TCP, MPI_Allreduce over UCX and over ob1's TCP BTL), by message size.
 #
 #   scripts/netbench.sh --model DIR [--rates 1gbit,10gbit,25gbit] [--tp 2] [--pp 1] [--cases "CASE;CASE"]
 #                       [--gen 32] [--reps 3] [--out FILE.jsonl] [--keep]
+#   scripts/netbench.sh --comm [--sizes 4KiB..4MiB] [--rates ...] [--tp 2] [--out FILE.jsonl]
 #
 # --cases: bench arguments per run, `;`-separated (default "--batch 1;--batch 16;--prompt 512"). Workers keep their
 # loaded shard between runs (a coordinator re-attaches), so each case costs one load only at the first rate.
@@ -17,9 +19,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 phalanx=${PHALANX:-build/bin/phalanx}
 
-model="" rates="1gbit,10gbit,25gbit" tp=2 pp=1 gen=32 reps=3 out=/dev/stdout keep=0
+model="" rates="1gbit,10gbit,25gbit" tp=2 pp=1 gen=32 reps=3 out=/dev/stdout keep=0 comm=0 sizes=4KiB..4MiB
 cases="--batch 1;--batch 16;--prompt 512"
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --model) model=$2; shift 2 ;;
@@ -31,13 +33,15 @@ while [ $# -gt 0 ]; do
     --reps) reps=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --keep) keep=1; shift ;;
+    --comm) comm=1; shift ;;
+    --sizes) sizes=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "netbench.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
 done
-[ -n "$model" ] || { echo "netbench.sh: --model DIR is required" >&2; exit 2; }
+[ -n "$model" ] || [ "$comm" = 1 ] || { echo "netbench.sh: --model DIR is required" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "netbench.sh: needs root (network namespaces, tc)" >&2; exit 2; }
-model=$(realpath "$model")
+[ -z "$model" ] || model=$(realpath "$model")
 workers=$((tp * pp))
 
 # Names unique to this run, so two runs never meet (scripts/netns_hosts.sh: NAME-i, interfaces NAMEi inside and
@@ -131,13 +135,29 @@ for line in open(sys.argv[4]):
   done
 }
 
+# bench-comm over the link named $1 (shm: the ranks share memory on this host), JSON lines to $out.
+commLink() {
+  local link=$1 rtt=$2 flags
+  if [ "$link" = shm ]; then flags=(--transports ucx-sm,mpi-ucx,mpi-ob1); else
+    flags=(--transports ucx-tcp,mpi-ucx,mpi-ob1 --netns "$name"); fi
+  "$phalanx" bench-comm --ranks "$workers" --sizes "$sizes" --reps 200 --json "$logs/comm.json" "${flags[@]}" \
+    >"$logs/comm.log" 2>&1 || { cat "$logs/comm.log" >&2; exit 1; }
+  python3 -c '
+import json, sys
+link, rtt = sys.argv[1], sys.argv[2]
+for record in json.load(open(sys.argv[3])):
+    record.update(test="allreduce", link=link, link_rtt_ms=float(rtt) if rtt else None)
+    print(json.dumps(record))' "$link" "$rtt" "$logs/comm.json" >>"$out"
+  echo "netbench.sh: $link, bench-comm: done" >&2
+}
+
 [ "$out" = /dev/stdout ] || : >"$out"
-benchLink shm ""
+if [ "$comm" = 1 ]; then commLink shm ""; else benchLink shm ""; fi
 scripts/netns_hosts.sh up "$name" "$workers" "$net"
 hostsUp=1
-startWorkers
+[ "$comm" = 1 ] || startWorkers
 IFS=',' read -ra rateList <<<"$rates"
 for rate in "${rateList[@]}"; do
   shape "$rate"
-  benchLink "$rate" "$(hopRtt)"
+  if [ "$comm" = 1 ]; then commLink "$rate" "$(hopRtt)"; else benchLink "$rate" "$(hopRtt)"; fi
 done

@@ -194,6 +194,21 @@ class SchedulerPolicyTest : public ::testing::Test {
     return outcomes;
   }
 
+  // Four sequences of up to 60 tokens on `executor`'s short pool (96 slots): preempted, they still get the tokens
+  // of their whole context.
+  void expectPreemptionKeepsTheTokens(StepExecutor& executor) {
+    std::vector<std::vector<int32_t>> prompts;
+    for (int i = 0; i < 4; ++i) prompts.push_back(randomPrompt(20 + 5 * i, uint64_t(100 + i)));
+    SchedulerOptions o = options(64);
+    o.prefixCaching = false;
+    SchedulerStats stats;
+    const auto outcomes = generate(executor, o, prompts, 30, &stats);
+    EXPECT_GT(stats.preemptions, 0) << "the pool was meant to run short";
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      EXPECT_EQ(outcomes[i].ids, expectedTokens(prompts[i], 30)) << "sequence " << i;
+    }
+  }
+
   static std::unique_ptr<Tokenizer> tokenizer_;
 };
 std::unique_ptr<Tokenizer> SchedulerPolicyTest::tokenizer_;
@@ -217,16 +232,7 @@ TEST_F(SchedulerPolicyTest, BatchedChunkedSequencesGetTheTokensOfTheirWholeConte
 
 TEST_F(SchedulerPolicyTest, PreemptionUnderAShortPoolStillGivesTheSameTokens) {
   ContextHashExecutor executor(12, 8, tokenizer_->vocabSize());  // 96 slots for four sequences of up to 60
-  std::vector<std::vector<int32_t>> prompts;
-  for (int i = 0; i < 4; ++i) prompts.push_back(randomPrompt(20 + 5 * i, uint64_t(100 + i)));
-  SchedulerOptions o = options(64);
-  o.prefixCaching = false;
-  SchedulerStats stats;
-  const auto outcomes = generate(executor, o, prompts, 30, &stats);
-  EXPECT_GT(stats.preemptions, 0) << "the pool was meant to run short";
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    EXPECT_EQ(outcomes[i].ids, expectedTokens(prompts[i], 30)) << "sequence " << i;
-  }
+  expectPreemptionKeepsTheTokens(executor);
 }
 
 TEST_F(SchedulerPolicyTest, PipelinedLanesKeepTwoStepsInFlightWithTheSameTokens) {
@@ -247,16 +253,7 @@ TEST_F(SchedulerPolicyTest, PipelinedLanesKeepTwoStepsInFlightWithTheSameTokens)
 TEST_F(SchedulerPolicyTest, PipelinedPreemptionWaitsForTheStepsInFlightAndKeepsTheTokens) {
   ContextHashExecutor inner(12, 8, tokenizer_->vocabSize());
   PipelinedExecutor executor(inner, 2);
-  std::vector<std::vector<int32_t>> prompts;
-  for (int i = 0; i < 4; ++i) prompts.push_back(randomPrompt(20 + 5 * i, uint64_t(100 + i)));
-  SchedulerOptions o = options(64);
-  o.prefixCaching = false;
-  SchedulerStats stats;
-  const auto outcomes = generate(executor, o, prompts, 30, &stats);
-  EXPECT_GT(stats.preemptions, 0) << "the pool was meant to run short";
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    EXPECT_EQ(outcomes[i].ids, expectedTokens(prompts[i], 30)) << "sequence " << i;
-  }
+  expectPreemptionKeepsTheTokens(executor);
   EXPECT_EQ(executor.mostInFlight, 2);
 }
 

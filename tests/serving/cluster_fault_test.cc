@@ -81,6 +81,10 @@ class ClusterFaultTest : public ::testing::Test {
   std::unique_ptr<ClusterProcess> cluster_;
 };
 
+// Long enough that all sixteen streams are running at once before the first ends, even when curl processes start
+// slowly on a loaded machine (64 was not, once, beside a container build).
+constexpr int kStreamTokens = 128;
+
 json promptRequest() {
   std::vector<int> ids;
   for (int id = 1000; id < 1400; ++id) ids.push_back(id);
@@ -131,21 +135,22 @@ TEST_F(ClusterFaultTest, ARequestArrivingDuringRecoveryWaitsForTheCluster) {
 
 // Issue 11, case 4: on main all of them answered HTTP 500 "worker 1 ... failed: Peer disconnected".
 TEST_F(ClusterFaultTest, SixteenStreamsSurviveAKilledWorkerWithTheFaultFreeTokens) {
-  const auto clean = concurrentStreams(16, 64);
-  for (const StreamOutcome& outcome : clean) ASSERT_EQ(outcome.tokenIds.size(), 64u) << outcome.problem;
+  const auto clean = concurrentStreams(16, kStreamTokens);
+  for (const StreamOutcome& outcome : clean)
+    ASSERT_EQ(outcome.tokenIds.size(), size_t(kStreamTokens)) << outcome.problem;
   const double replaysBefore = metricValue(*cluster_, "phalanx_request_replays_total");
   const pid_t victim = cluster_->workerPid(1);
-  const auto faulted = concurrentStreams(16, 64, [&] { ASSERT_EQ(kill(victim, SIGKILL), 0); });
+  const auto faulted = concurrentStreams(16, kStreamTokens, [&] { ASSERT_EQ(kill(victim, SIGKILL), 0); });
   expectSameTokens(faulted, clean);
   EXPECT_NE(cluster_->workerPid(1), victim);
   EXPECT_GE(metricValue(*cluster_, "phalanx_request_replays_total") - replaysBefore, 16);
 }
 
 TEST_F(ClusterFaultTest, SixteenStreamsSurviveAWorkerStoppedForTenSeconds) {
-  const auto clean = concurrentStreams(16, 64);
+  const auto clean = concurrentStreams(16, kStreamTokens);
   const double replaysBefore = metricValue(*cluster_, "phalanx_request_replays_total");
   const pid_t victim = cluster_->workerPid(1);
-  const auto faulted = concurrentStreams(16, 64, [&] {
+  const auto faulted = concurrentStreams(16, kStreamTokens, [&] {
     ASSERT_EQ(kill(victim, SIGSTOP), 0);
     std::this_thread::sleep_for(10s);
     ASSERT_EQ(kill(victim, SIGCONT), 0);
