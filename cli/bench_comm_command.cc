@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -150,6 +151,14 @@ void ucxRank(int rank, int ranks, const std::string& dir, const std::vector<std:
     group[r] = r;
   }
   comm->connect(addresses, rank, group);
+  // As a worker does: the algorithm by size comes from a measurement on these links.
+  const AllReduceTuning tuning = comm->tuneAllReduce();
+  if (rank == 0) {
+    std::fprintf(stderr, "bench-comm: UCX all-reduce direct up to %s bytes sent a rank, ring above (tuned)\n",
+                 tuning.directMaxBytesSent == std::numeric_limits<std::size_t>::max()
+                     ? "any number of"
+                     : std::to_string(tuning.directMaxBytesSent).c_str());
+  }
   const auto results = measure(*comm, sizes, reps);
   if (rank == 0) {
     const std::string text = encode(results);

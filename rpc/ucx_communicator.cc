@@ -172,6 +172,7 @@ void UcxCommunicator::connect(const std::vector<std::vector<std::byte>>& address
   impl.group = group;
   impl.rank = static_cast<int>(std::find(group.begin(), group.end(), self) - group.begin());
   impl.allReduceSeq = 0;
+  impl.directMaxBytesSent = kDirectAllReduceMaxBytes;  // a new group: tuned again, or not at all
   impl.sendSeq.assign(workers, 0);
   impl.recvSeq.assign(workers, 0);
   impl.endpoints.assign(workers, nullptr);
@@ -240,7 +241,7 @@ void UcxCommunicator::allReduceSum(std::span<float> data) {
   // 2 (n-1)/n of the data per rank instead of (n-1) times it.
   const bool bf16 = impl.payload == AllReducePayload::kBf16;
   const std::size_t wireBytes = bf16 ? data.size() * sizeof(std::uint16_t) : data.size_bytes();
-  if (wireBytes * (impl.group.size() - 1) <= kDirectAllReduceMaxBytes) {
+  if (wireBytes * (impl.group.size() - 1) <= (bf16 ? kDirectAllReduceMaxBytes : impl.directMaxBytesSent)) {
     bf16 ? impl.allReduceDirectBf16(data, seq) : impl.allReduceDirect(data, seq);
   } else {
     bf16 ? impl.allReduceRingBf16(data, seq) : impl.allReduceRing(data, seq);

@@ -20,6 +20,16 @@
 
 namespace phx {
 
+// What tuneAllReduce measured and chose.
+struct AllReduceTuning {
+  struct Size {
+    std::size_t bytes = 0;  // the vector's
+    double directUs = 0, ringUs = 0;  // median of a few calls, mean over the ranks
+  };
+  std::vector<Size> sizes;
+  std::size_t directMaxBytesSent = 0;  // direct while a rank sends at most this many bytes; ring above
+};
+
 class UcxCommunicator final : public Communicator {
  public:
   // Creates the UCP context and worker; transports come from UCX_TLS / UCX_NET_DEVICES as UCX reads them.
@@ -49,6 +59,15 @@ class UcxCommunicator final : public Communicator {
   // the coordinator rejoins the data plane, so a compute thread waiting on a peer that is gone is free for the
   // rejoin at once rather than at a timeout. Null: none.
   void setInterrupt(const std::atomic<bool>* flag);
+
+  // Chooses this group's all-reduce algorithm by message size from a measurement, as the CPU collective runtimes
+  // tune theirs: times the direct all-reduce (one round of whole vectors) and the ring (2 (n-1) rounds of 1/n
+  // chunks) at 1, 4 and 16 MiB, above the fixed crossover, agrees on the (median) timings (summed over the ranks, so every rank decides from the same
+  // numbers) and keeps direct up to the largest size below which it never lost. A collective: every rank of the
+  // group calls it, right after connect(). Untuned: direct up to 256 KiB sent a rank, ring above. Only two-rank
+  // groups are tuned, where both algorithms give the same floats (ucx_allreduce_tuning.cc says why); larger groups
+  // and the BF16 payload keep the fixed crossover.
+  AllReduceTuning tuneAllReduce();
 
   // What the all-reduce sends (default f32; every group member must use the same): BF16 halves the bytes, every
   // sum is still taken in f32 and every rank still ends with the same floats.

@@ -28,7 +28,8 @@ struct UcxOp;
 enum class TagKind : std::uint64_t { kAllReduce = 0, kPointToPoint = 1 };
 constexpr int kMaxUcxWorkers = 2048;
 constexpr int kMaxCollectiveSteps = 256;
-// Up to this many bytes sent per rank, all-reduce is one round of whole vectors (latency-bound); above, a ring.
+// Up to this many bytes sent per rank, all-reduce is one round of whole vectors (latency-bound); above, a ring;
+// UcxCommunicator::tuneAllReduce replaces it with a measured crossover.
 constexpr std::size_t kDirectAllReduceMaxBytes = 256 * 1024;
 constexpr std::uint64_t kGenerationMask = 0xfffull << 40;
 
@@ -64,6 +65,7 @@ struct UcxCommunicator::Impl {
   std::vector<UcxOp> opBuffer;          // the direct all-reduce's posted operations
   std::vector<float> sumBuffer;         // running sum of the direct all-reduce for 3+ ranks
   AllReducePayload payload = AllReducePayload::kF32;
+  std::size_t directMaxBytesSent = kDirectAllReduceMaxBytes;
   std::vector<std::uint16_t> wireBuffer;  // BF16 payload: the vectors as sent and received
   CommunicatorStats stats;
 

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <limits>
+#include <string>
 
 #include "common/elapsed.h"
 #include "common/error.h"
@@ -110,6 +113,27 @@ ShardLoadReport WorkerEngine::load(const ShardLoadRequest& request) {
   return report;
 }
 
+namespace {
+
+// One line in the worker's log: what the group's all-reduce will run at which size, and what decided it.
+void logTuning(int self, const AllReduceTuning& tuning) {
+  std::string line;
+  for (const auto& size : tuning.sizes) {
+    char item[96];
+    std::snprintf(item, sizeof item, "%s%zu KiB %.0f/%.0f us", line.empty() ? "" : ", ", size.bytes / 1024,
+                  size.directUs, size.ringUs);
+    line += item;
+  }
+  if (line.empty()) line = "none: the crossover is fixed for groups of more than two";
+  const bool always = tuning.directMaxBytesSent == std::numeric_limits<std::size_t>::max();
+  std::fprintf(stderr, "phalanx worker %d: all-reduce direct %s, ring above (measured direct/ring: %s)\n", self,
+               always ? "at every size" : ("up to " + std::to_string(tuning.directMaxBytesSent / 1024) +
+                                          " KiB sent a rank").c_str(),
+               line.c_str());
+}
+
+}  // namespace
+
 std::vector<std::byte> WorkerEngine::dataPlaneAddress() {
   if (transport_ == DataTransport::kMpi) return {};
   if (!ucx_) ucx_ = UcxCommunicator::create();
@@ -130,6 +154,7 @@ void WorkerEngine::connect(const PeerConnection& peers) {
     ucx.setInterrupt(&interrupted_);
     ucx.setPayload(peers.payload);
     ucx.connect(peers.addresses, peers.self, peers.group);
+    if (peers.group.size() > 1) logTuning(peers.self, ucx.tuneAllReduce());
     comm = &ucx;
   } else {
     if (peers.payload != AllReducePayload::kF32) {

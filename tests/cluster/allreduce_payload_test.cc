@@ -17,29 +17,37 @@ namespace {
 // against one process (tests/cluster/cluster_test.cc), which the payload must not break.
 constexpr double kBf16PayloadNmseBound = 1e-4;
 
-ScheduleResult scheduleWith(const std::vector<std::string>& endpoints, AllReducePayload payload) {
-  ClusterExecutorOptions options = clusterOptions("small", endpoints);
+ScheduleResult scheduleWith(const std::string& preset, const std::vector<std::string>& endpoints,
+                            AllReducePayload payload) {
+  ClusterExecutorOptions options = clusterOptions(preset, endpoints);
   options.allReducePayload = payload;
   auto cluster = ClusterExecutor::start(options);
   return runSchedule(*cluster, 4, kDefaultCandidates);
 }
 
-TEST(AllReducePayloadTest, Bf16PayloadKeepsTheLogitsWithinBf16Rounding) {
+// On `small` and on phi4-L4 (Phi-4's own width: 5120-float all-reduces, 17920 MLP columns).
+class AllReducePayloadTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(AllReducePayloadTest, Bf16PayloadKeepsTheLogitsWithinBf16Rounding) {
+  const std::string preset = GetParam();
   UcxWorkers workers(2);
-  const ScheduleResult f32 = scheduleWith(workers.endpoints(), AllReducePayload::kF32);
-  const ScheduleResult bf16 = scheduleWith(workers.endpoints(), AllReducePayload::kBf16);
-  const ScheduleResult oneProcess = runSchedule(localEngine("small").runner(), 4, 0);
+  const ScheduleResult f32 = scheduleWith(preset, workers.endpoints(), AllReducePayload::kF32);
+  const ScheduleResult bf16 = scheduleWith(preset, workers.endpoints(), AllReducePayload::kBf16);
+  const ScheduleResult oneProcess = runSchedule(localEngine(preset).runner(), 4, 0);
   const double vsF32 = nmse(bf16.prefillLogits, f32.prefillLogits);
   const double vsOneProcess = nmse(bf16.prefillLogits, oneProcess.prefillLogits);
-  std::printf("[small tp 2, bf16 all-reduce payload] prefill logits NMSE %.3g vs f32 payload, %.3g vs one process\n",
-              vsF32, vsOneProcess);
+  std::printf("[%s tp 2, bf16 all-reduce payload] prefill logits NMSE %.3g vs f32 payload, %.3g vs one process\n",
+              preset.c_str(), vsF32, vsOneProcess);
   EXPECT_LT(vsF32, kBf16PayloadNmseBound);
   EXPECT_LT(vsOneProcess, kBf16PayloadNmseBound);
   EXPECT_GT(vsF32, 0) << "the BF16 payload gave the f32 payload's logits bit for bit: it did not run";
   // The default is f32, unchanged: the same workers asked nothing compute the f32 logits bit for bit.
-  auto cluster = ClusterExecutor::start(clusterOptions("small", workers.endpoints()));
+  auto cluster = ClusterExecutor::start(clusterOptions(preset, workers.endpoints()));
   EXPECT_EQ(runSchedule(*cluster, 4, kDefaultCandidates).prefillLogits, f32.prefillLogits);
 }
+
+INSTANTIATE_TEST_SUITE_P(Presets, AllReducePayloadTest, ::testing::Values("small", "phi4-L4"),
+                         [](const auto& info) { return info.param == "small" ? "Small" : "Phi4L4"; });
 
 }  // namespace
 }  // namespace phx::testing

@@ -135,6 +135,47 @@ TEST_P(UcxCommunicatorTest, Bf16PayloadSumsRoundedVectorsInF32OnEveryRankAlike) 
   }
 }
 
+// The algorithm chosen at connect from a measurement: two ranks measure (the same crossover on every rank, since they
+// decide from the same all-reduced timings, or their all-reduces would stop matching); three keep the fixed
+// crossover (their algorithms add in other orders); the sums stay exact and rank-identical at every size.
+TEST_P(UcxCommunicatorTest, TunedAlgorithmIsTheSameOnEveryRankAndSumsStayExact) {
+  for (int n : {2, 3}) {
+    SharedDir dir;
+    expectAllPass(runChildren(n, {ucxEnv(GetParam())}, [&](int self) {
+      auto comm = UcxCommunicator::create();
+      connectThroughDir(*comm, dir, "addr", n, self, iota(n));
+      const AllReduceTuning tuning = comm->tuneAllReduce();
+      if (n > 2) {
+        PHX_CHILD_CHECK(tuning.sizes.empty() && tuning.directMaxBytesSent == 256 * 1024, "three ranks keep it fixed");
+      } else {
+        PHX_CHILD_CHECK(!tuning.sizes.empty() && tuning.sizes.front().bytes == 1024 * 1024, "sizes measured");
+      }
+      for (const auto& size : tuning.sizes) {
+        PHX_CHILD_CHECK(size.directUs > 0 && size.ringUs > 0, "a timing for each algorithm");
+      }
+      const std::uint64_t choice = tuning.directMaxBytesSent;
+      dir.put("choice." + std::to_string(self), &choice, sizeof choice);
+      for (int r = 0; r < n; ++r) {
+        const auto other = dir.await("choice." + std::to_string(r));
+        PHX_CHILD_CHECK(other.size() == sizeof choice && std::memcmp(other.data(), &choice, sizeof choice) == 0,
+                        "rank " + std::to_string(r) + " chose another crossover than rank " + std::to_string(self));
+      }
+      for (std::size_t count : kSizes) {
+        std::vector<float> data(count);
+        for (std::size_t i = 0; i < count; ++i) data[i] = integerInput(self, i);
+        comm->allReduceSum(data);
+        for (std::size_t i = 0; i < count; ++i) {
+          float expected = 0;
+          for (int r = 0; r < n; ++r) expected += integerInput(r, i);
+          PHX_CHILD_CHECK(data[i] == expected, "tuned, n=" + std::to_string(n) + " count=" + std::to_string(count) +
+                                                   " element " + std::to_string(i));
+        }
+        expectRankIdentical(dir, "tuned." + std::to_string(count), self, n, data);
+      }
+    }));
+  }
+}
+
 TEST_P(UcxCommunicatorTest, SendRecvBesideAllReduces) {
   // Three workers: 0 and 1 form a TP group; 2 is the next pipeline stage. Point-to-point traffic interleaves with
   // the group's all-reduces, so the tags of both must stay apart.
