@@ -125,8 +125,11 @@ struct RunResult {
 };
 
 RunResult summariseRun(int64_t concurrency, const std::vector<RequestTiming>& timings, double seconds) {
-  RunResult result{.point = {.concurrency = concurrency}, .requests = int64_t(timings.size()), .seconds = seconds};
+  RunResult result;
+  result.requests = int64_t(timings.size());
+  result.seconds = seconds;
   BenchServePoint& point = result.point;
+  point.concurrency = concurrency;
   std::vector<double> ttft, tpot, itl, e2e;
   int64_t outputTokens = 0;
   for (const RequestTiming& t : timings) {

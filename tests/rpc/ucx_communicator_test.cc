@@ -39,6 +39,24 @@ void expectRankIdentical(SharedDir& dir, const std::string& label, int self, int
   }
 }
 
+// Every rank's integer inputs at every kSizes count, summed: exact (integers below 2^24 add exactly), and with a
+// shared dir, bitwise the same on every rank.
+void expectExactIntegerSums(Communicator& comm, int self, int n, const std::string& what, SharedDir* dir = nullptr) {
+  for (std::size_t count : kSizes) {
+    std::vector<float> data(count);
+    for (std::size_t i = 0; i < count; ++i) data[i] = integerInput(self, i);
+    comm.allReduceSum(data);
+    for (std::size_t i = 0; i < count; ++i) {
+      float expected = 0;
+      for (int r = 0; r < n; ++r) expected += integerInput(r, i);
+      PHX_CHILD_CHECK(data[i] == expected, what + "n=" + std::to_string(n) + " count=" + std::to_string(count) +
+                                               " element " + std::to_string(i) + ": " + std::to_string(data[i]) +
+                                               " != " + std::to_string(expected));
+    }
+    if (dir) expectRankIdentical(*dir, what + std::to_string(count), self, n, data);
+  }
+}
+
 class UcxCommunicatorTest : public ::testing::TestWithParam<std::string> {
  protected:
   void expectAllPass(const std::vector<int>& results) {
@@ -53,18 +71,7 @@ TEST_P(UcxCommunicatorTest, AllReduceSumsIntegersExactly) {
       auto comm = UcxCommunicator::create();
       connectThroughDir(*comm, dir, "addr", n, self, iota(n));
       PHX_CHILD_CHECK(comm->rank() == self && comm->size() == n, "rank and size follow the group");
-      for (std::size_t count : kSizes) {
-        std::vector<float> data(count);
-        for (std::size_t i = 0; i < count; ++i) data[i] = integerInput(self, i);
-        comm->allReduceSum(data);
-        for (std::size_t i = 0; i < count; ++i) {
-          float expected = 0;
-          for (int r = 0; r < n; ++r) expected += integerInput(r, i);
-          PHX_CHILD_CHECK(data[i] == expected, "n=" + std::to_string(n) + " count=" + std::to_string(count) +
-                                                   " element " + std::to_string(i) + ": " + std::to_string(data[i]) +
-                                                   " != " + std::to_string(expected));
-        }
-      }
+      expectExactIntegerSums(*comm, self, n, "");
       PHX_CHILD_CHECK(comm->stats().allReduces == kSizes.size(), "stats count every all-reduce");
     }));
   }
@@ -160,18 +167,7 @@ TEST_P(UcxCommunicatorTest, TunedAlgorithmIsTheSameOnEveryRankAndSumsStayExact) 
         PHX_CHILD_CHECK(other.size() == sizeof choice && std::memcmp(other.data(), &choice, sizeof choice) == 0,
                         "rank " + std::to_string(r) + " chose another crossover than rank " + std::to_string(self));
       }
-      for (std::size_t count : kSizes) {
-        std::vector<float> data(count);
-        for (std::size_t i = 0; i < count; ++i) data[i] = integerInput(self, i);
-        comm->allReduceSum(data);
-        for (std::size_t i = 0; i < count; ++i) {
-          float expected = 0;
-          for (int r = 0; r < n; ++r) expected += integerInput(r, i);
-          PHX_CHILD_CHECK(data[i] == expected, "tuned, n=" + std::to_string(n) + " count=" + std::to_string(count) +
-                                                   " element " + std::to_string(i));
-        }
-        expectRankIdentical(dir, "tuned." + std::to_string(count), self, n, data);
-      }
+      expectExactIntegerSums(*comm, self, n, "tuned, ", &dir);
     }));
   }
 }
