@@ -37,6 +37,7 @@ void addServerFlags(ArgParser& parser, int defaultPort) {
       .option("api-key-file", "F", "require 'Authorization: Bearer KEY' with the key in this file")
       .option("model-name", "NAME", "the model id clients name (GET /v1/models)", "phi-4")
       .option("max-batch-tokens", "N", "tokens per model step: decode tokens plus prompt chunks", "512")
+      .option("max-prefill-tokens", "N", "of those, prompt tokens at most (0: all of them)", "0")
       .option("max-running", "N", "requests in the running batch", "64")
       .option("max-waiting", "N", "queued requests before 429", "256")
       .option("max-connections", "N", "open HTTP connections; one more is answered 503 and closed", "512")
@@ -55,6 +56,7 @@ ServerOptions serverOptionsFrom(const ParsedArgs& args, const std::filesystem::p
   if (args.has("api-key-file")) options.apiKey = readApiKey(args.str("api-key-file"));
   options.stopTokenIds = modelStopTokenIds(modelDir, config);
   options.maxBatchTokens = args.integer("max-batch-tokens");
+  options.maxPrefillTokens = args.integer("max-prefill-tokens");
   options.maxRunning = args.integer("max-running");
   options.maxWaiting = args.integer("max-waiting");
   options.prefixCaching = !args.has("no-prefix-cache");
@@ -68,6 +70,7 @@ ServerOptions serverOptionsFrom(const ParsedArgs& args, const std::filesystem::p
   options.drainTimeout = std::chrono::milliseconds(int64_t(drainSeconds * 1000));
   if (options.port < 0 || options.port > 65535) throwInvalidArgument("--port must lie in [0, 65535]");
   if (options.maxBatchTokens < 1) throwInvalidArgument("--max-batch-tokens must be at least 1");
+  if (options.maxPrefillTokens < 0) throwInvalidArgument("--max-prefill-tokens must be 0 (no limit) or more");
   if (options.maxRunning < 1) throwInvalidArgument("--max-running must be at least 1");
   if (options.maxWaiting < 0) throwInvalidArgument("--max-waiting must not be negative");
   return options;

@@ -336,7 +336,7 @@ Scheduler::LaunchedStep Scheduler::schedule(int lane) {
       sequences.push_back({sequence->tokens, sequence->computed, &sequence->table, own});
       step.members.push_back(sequence.get());
     }
-    step.plan = planStep(sequences, options_.maxBatchTokens, options_.candidates, kvEpoch_);
+    step.plan = planStep(sequences, options_.maxBatchTokens, options_.candidates, kvEpoch_, options_.maxPrefillTokens);
   }
   publishStats();
   return step;

@@ -51,6 +51,7 @@ namespace phx {
 
 struct SchedulerOptions {
   int64_t maxBatchTokens = 512;   // tokens per step (decode tokens plus prefill chunks); at most the executor's
+  int64_t maxPrefillTokens = 0;   // of those, prompt tokens at most (0: all of them)
   int64_t maxRunning = 64;        // sequences in the running batch
   int64_t maxWaiting = 256;       // sequences queued; more are refused (kOverloaded)
   int64_t maxContext = 0;         // the model's positions: prompt plus generated tokens stay below it

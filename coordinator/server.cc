@@ -220,6 +220,7 @@ void runServer(StepExecutor& executor, const Tokenizer& tokenizer, const ModelCo
                const ServerOptions& options, std::stop_token stop) {
   SchedulerOptions schedulerOptions;
   schedulerOptions.maxBatchTokens = options.maxBatchTokens;
+  schedulerOptions.maxPrefillTokens = options.maxPrefillTokens;
   schedulerOptions.microBatches = options.microBatches;
   schedulerOptions.maxRunning = options.maxRunning;
   schedulerOptions.maxWaiting = options.maxWaiting;

@@ -28,6 +28,7 @@ struct ServerOptions {
   std::vector<int32_t> stopTokenIds; // the model's end-of-sequence ids; empty: config.eosTokenId
   int64_t maxWaiting = 256;          // queued sequences; more get 429 with Retry-After
   int64_t maxBatchTokens = 512;      // tokens per model step (at most what the executor takes)
+  int64_t maxPrefillTokens = 0;      // of those, prompt tokens (0: all of them)
   int64_t maxRunning = 64;           // sequences in the running batch
   int microBatches = 0;              // pipeline micro-batches (SchedulerOptions::microBatches)
   bool prefixCaching = true;

@@ -39,9 +39,10 @@ struct StepPlan {
   bool empty() const { return chunks.empty(); }
 };
 
-// The step for these sequences under `maxBatchTokens`, each logit row with `candidates` candidates (0: dense
-// logits), planned against the executor's `kvEpoch`.
+// The step for these sequences under `maxBatchTokens`, of which prompt chunks take at most `maxPrefillTokens` (0:
+// the whole budget), each logit row with `candidates` candidates (0: dense logits), planned against the executor's
+// `kvEpoch`.
 StepPlan planStep(std::span<const PlannableSequence> sequences, int64_t maxBatchTokens, int32_t candidates,
-                  uint64_t kvEpoch);
+                  uint64_t kvEpoch, int64_t maxPrefillTokens = 0);
 
 }  // namespace phx

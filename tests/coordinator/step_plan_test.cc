@@ -14,10 +14,10 @@ struct Running {
   int32_t candidates = 0;
 };
 
-StepPlan plan(const std::vector<Running>& running, int64_t budget, int32_t candidates = 8) {
+StepPlan plan(const std::vector<Running>& running, int64_t budget, int32_t candidates = 8, int64_t prefill = 0) {
   std::vector<PlannableSequence> sequences;
   for (const Running& r : running) sequences.push_back({r.tokens, r.computed, &r.blocks, r.candidates});
-  return planStep(sequences, budget, candidates, 7);
+  return planStep(sequences, budget, candidates, 7, prefill);
 }
 
 std::vector<int32_t> count(int32_t n, int32_t first) {
@@ -71,6 +71,29 @@ TEST(StepPlanTest, APartialChunkIsNotSampledAndTheBatchCarriesEachSequencesBlock
 TEST(StepPlanTest, NothingRunningPlansAnEmptyStep) {
   EXPECT_TRUE(plan({}, 16).empty());
   EXPECT_TRUE(plan({{count(4, 1), 0, {1}}}, 0).empty());
+}
+
+// A prefill budget below the step's: every decode still runs, prompts share only the prefill budget, the first
+// prompt in admission order first (whole, so sampled), the next one cut where the budget ends (not sampled).
+TEST(StepPlanTest, PromptsTakeAtMostThePrefillBudgetAndDecodesAreNotCounted) {
+  const std::vector<Running> running = {
+      {count(6, 200), 5, {1}},       // decoding
+      {count(8, 100), 0, {2}},       // a prompt of 8
+      {count(8, 300), 0, {3}},       // another
+      {count(3, 400), 2, {4}},       // decoding
+  };
+  const StepPlan p = plan(running, 64, 8, 12);
+  ASSERT_EQ(p.chunks.size(), 4u);
+  EXPECT_EQ(p.decodeTokens, 2);
+  EXPECT_EQ(p.prefillTokens, 12) << "64 tokens were left, the prefill budget is 12";
+  EXPECT_EQ(p.chunks[2].sequence, 1u);
+  EXPECT_EQ(p.chunks[2].tokens, 8);
+  EXPECT_TRUE(p.chunks[2].sampled);
+  EXPECT_EQ(p.chunks[3].sequence, 2u);
+  EXPECT_EQ(p.chunks[3].tokens, 4);
+  EXPECT_FALSE(p.chunks[3].sampled);
+  // 0: no prefill budget of its own, the old plan.
+  EXPECT_EQ(plan(running, 64, 8, 0).prefillTokens, 16);
 }
 
 }  // namespace
