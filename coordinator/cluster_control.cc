@@ -344,8 +344,11 @@ void ClusterExecutor::Control::launch(const StepBatch& batch, const std::shared_
                                                        std::to_string(batch.kvEpoch) + ", now " +
                                                        std::to_string(kvEpoch) + "): its KV may be gone"));
     } else {
-      // Encoded and sent in this turn of the loop: every worker receives the steps in launch order.
-      work = stepAll(batch, step->outputs, step->timings).catch_([this](kj::Exception&& e) -> kj::Promise<void> {
+      // Encoded and sent in this turn of the loop: every worker receives the steps in launch order. evalNow: what
+      // encoding throws rejects this step, as a worker's failure would, instead of escaping to the caller.
+      work = kj::evalNow([&] {
+               return stepAll(batch, step->outputs, step->timings);
+             }).catch_([this](kj::Exception&& e) -> kj::Promise<void> {
         const Error error = toError(e);
         // A batch every worker refused left the cluster as it was; anything else may have left a TP group halfway
         // through its all-reduces: rejoin everyone before the next step.

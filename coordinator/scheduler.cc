@@ -263,8 +263,10 @@ bool Scheduler::launchNext() {
     if (depth_ > 1) {
       try {
         executor_.launch(launched.plan.batch);
+      } catch (const std::exception&) {
+        launched.launchError = std::current_exception();  // raised when the step is collected, as run()'s would be
       } catch (...) {
-        launched.launchError = std::current_exception();
+        launched.launchError = std::make_exception_ptr(Error(ErrorKind::kInternal, "the executor failed a launch"));
       }
     }
     return true;
