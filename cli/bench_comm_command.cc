@@ -3,9 +3,7 @@
 // forks its UCX ranks itself and launches the MPI ranks with mpirun running this same binary (--mpi-rank). With
 // --netns NAME every rank first enters network namespace NAME-<rank> and talks over its interface NAME<rank>
 // (scripts/netns_hosts.sh), so the all-reduces cross the links scripts/netbench.sh shapes.
-#include <fcntl.h>
 #include <sched.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,7 +11,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -27,6 +24,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "common/error.h"
+#include "common/network_namespace.h"
 #include "rpc/mpi_communicator.h"
 #include "rpc/ucx_communicator.h"
 
@@ -115,18 +113,7 @@ std::vector<std::byte> readWhenPresent(const std::string& file) {
 // A rank on "host" `rank` of scripts/netns_hosts.sh's set NAME: its namespace and its one interface, for UCX (and
 // Open MPI's TCP BTL). Before UCX or MPI start, so they see only that namespace's links.
 void enterHost(const std::string& netns, int rank) {
-  const std::string path = "/var/run/netns/" + netns + "-" + std::to_string(rank);
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
-    throwIoError("bench-comm: cannot enter network namespace " + path + ": " + std::strerror(errno));
-  }
-  close(fd);
-  // UCX finds its devices in /sys/class/net, which shows the namespace that mounted /sys: remount it in a mount
-  // namespace of this process's own, as `ip netns exec` does.
-  if (unshare(CLONE_NEWNS) != 0 || mount("", "/", nullptr, MS_SLAVE | MS_REC, nullptr) != 0 ||
-      umount2("/sys", MNT_DETACH) != 0 || mount(path.c_str(), "/sys", "sysfs", 0, nullptr) != 0) {
-    throwIoError("bench-comm: cannot mount the /sys of network namespace " + path + ": " + std::strerror(errno));
-  }
+  enterNetworkNamespace(netns + "-" + std::to_string(rank));
   const std::string device = netns + std::to_string(rank);
   setenv("UCX_NET_DEVICES", device.c_str(), 1);
   setenv("OMPI_MCA_btl_tcp_if_include", device.c_str(), 1);

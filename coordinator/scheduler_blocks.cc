@@ -17,7 +17,8 @@ int64_t Scheduler::laneSize(int lane) const {
 void Scheduler::admit(int lane) {
   const int64_t blockSize = allocator_.blockSize();
   const int64_t share = (int64_t(running_.size() + waiting_.size()) + depth_ - 1) / depth_;
-  while (!waiting_.empty() && int64_t(running_.size()) < options_.maxRunning && laneSize(lane) < share) {
+  int64_t inLane = laneSize(lane);  // counted as sequences join, rather than recounted for each
+  while (!waiting_.empty() && int64_t(running_.size()) < options_.maxRunning && inLane < share) {
     Sequence& sequence = *waiting_.front();
     const int64_t length = int64_t(sequence.tokens.size());
     if (allocator_.blocksFor(length + 1) > allocator_.numBlocks()) {
@@ -51,6 +52,7 @@ void Scheduler::admit(int lane) {
       }
     }
     sequence.lane = lane;
+    if (!sequence.ended) ++inLane;
     running_.push_back(std::move(waiting_.front()));
     waiting_.pop_front();
   }

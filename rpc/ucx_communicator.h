@@ -62,11 +62,11 @@ class UcxCommunicator final : public Communicator {
 
   // Chooses this group's all-reduce algorithm by message size from a measurement, as the CPU collective runtimes
   // tune theirs: times the direct all-reduce (one round of whole vectors) and the ring (2 (n-1) rounds of 1/n
-  // chunks) at 1, 4 and 16 MiB, above the fixed crossover, agrees on the (median) timings (summed over the ranks, so every rank decides from the same
-  // numbers) and keeps direct up to the largest size below which it never lost. A collective: every rank of the
-  // group calls it, right after connect(). Untuned: direct up to 256 KiB sent a rank, ring above. Only two-rank
-  // groups are tuned, where both algorithms give the same floats (ucx_allreduce_tuning.cc says why); larger groups
-  // and the BF16 payload keep the fixed crossover.
+  // chunks) at 1, 4 and 16 MiB, above the fixed crossover, agrees on the median timings (summed over the ranks, so
+  // every rank decides from the same numbers) and keeps direct up to the largest size below which it never lost.
+  // A collective: every rank of the group calls it, right after connect(). Untuned: direct up to 256 KiB sent a
+  // rank, ring above. Only two-rank groups are tuned, where both algorithms give the same floats
+  // (ucx_allreduce_tuning.cc says why); larger groups and the BF16 payload keep the fixed crossover.
   AllReduceTuning tuneAllReduce();
 
   // What the all-reduce sends (default f32; every group member must use the same): BF16 halves the bytes, every

@@ -109,12 +109,13 @@ void waitAll(UcxCommunicator::Impl& impl, std::span<UcxOp> ops, const char* oper
       op.request = nullptr;
       --pending;
     }
-    // Reading the clock costs ~20 ns; every 64 spins keeps the deadline check off the latency path.
-    if (pending > 0 && spins % 64 == 63 && interrupted(impl)) {
+    // Reading the clock costs ~20 ns; every 64 spins keeps the interrupt and deadline checks off the latency path.
+    const bool checkpoint = pending > 0 && spins % 64 == 63;
+    if (checkpoint && interrupted(impl)) {
       for (auto& op : ops) abandon(impl, op);
       throw Error(ErrorKind::kDisconnected, name() + ": interrupted (the coordinator is rejoining the data plane)");
     }
-    if (pending > 0 && spins % 64 == 63 && std::chrono::steady_clock::now() > deadline) {
+    if (checkpoint && std::chrono::steady_clock::now() > deadline) {
       int late = -1;
       bool lateRecv = false;
       for (auto& op : ops) {

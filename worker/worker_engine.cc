@@ -125,11 +125,13 @@ void logTuning(int self, const AllReduceTuning& tuning) {
     line += item;
   }
   if (line.empty()) line = "none: the crossover is fixed for groups of more than two";
-  const bool always = tuning.directMaxBytesSent == std::numeric_limits<std::size_t>::max();
-  std::fprintf(stderr, "phalanx worker %d: all-reduce direct %s, ring above (measured direct/ring: %s)\n", self,
-               always ? "at every size" : ("up to " + std::to_string(tuning.directMaxBytesSent / 1024) +
-                                          " KiB sent a rank").c_str(),
-               line.c_str());
+  if (tuning.directMaxBytesSent == std::numeric_limits<std::size_t>::max()) {
+    std::fprintf(stderr, "phalanx worker %d: all-reduce direct at every size (measured direct/ring: %s)\n", self,
+                 line.c_str());
+  } else {
+    std::fprintf(stderr, "phalanx worker %d: all-reduce direct up to %zu KiB sent a rank, ring above (measured "
+                 "direct/ring: %s)\n", self, tuning.directMaxBytesSent / 1024, line.c_str());
+  }
 }
 
 }  // namespace

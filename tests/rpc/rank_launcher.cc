@@ -1,9 +1,7 @@
 #include "tests/rpc/rank_launcher.h"
 
-#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +11,8 @@
 #include <fstream>
 #include <iterator>
 #include <thread>
+
+#include "common/network_namespace.h"
 
 namespace phx::testing {
 
@@ -55,17 +55,7 @@ namespace {
 
 void applyEnv(const ChildEnv& env) {
   for (const auto& [name, value] : env.vars) setenv(name.c_str(), value.c_str(), 1);
-  if (env.netns.empty()) return;
-  const std::string path = "/var/run/netns/" + env.netns;
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) throw std::runtime_error("cannot enter network namespace " + path);
-  close(fd);
-  // As `ip netns exec` does: UCX finds network devices under /sys/class/net, which shows the namespace that mounted
-  // sysfs, so remount it in a private mount namespace.
-  if (unshare(CLONE_NEWNS) != 0 || mount("", "/", nullptr, MS_SLAVE | MS_REC, nullptr) != 0 ||
-      umount2("/sys", MNT_DETACH) != 0 || mount(env.netns.c_str(), "/sys", "sysfs", 0, nullptr) != 0) {
-    throw std::runtime_error("cannot remount /sys for network namespace " + env.netns);
-  }
+  if (!env.netns.empty()) enterNetworkNamespace(env.netns);
 }
 
 }  // namespace
